@@ -1,0 +1,206 @@
+//! Grove's benchmark binary: the process runtime's scenarios, timed in one process.
+//!
+//! `cargo run --release -p grove-bench` runs every scenario; `--only NAME` runs one;
+//! `--quick` runs them at a small size (CI proves they still run; no thresholds anywhere).
+//! The side-by-side suite with Erlang/OTP and the Rust actor crates grows from here.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use grove::prelude::*;
+
+#[derive(Parser, Debug)]
+#[command(about = "Times Grove's process runtime: spawn, memory per process, ping-pong, fan-in")]
+struct Args {
+    /// Run only this scenario: spawn, ping-pong, fan-in.
+    #[arg(long)]
+    only: Option<String>,
+    /// Small sizes, to prove the scenarios run (CI).
+    #[arg(long)]
+    quick: bool,
+    /// Runs of each scenario; the median, min and max are printed.
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+}
+
+struct Sample {
+    value: f64,
+}
+
+fn main() {
+    let args = Args::parse();
+    let runs = if args.quick { 1 } else { args.runs.max(1) };
+    let scale = if args.quick { 100 } else { 1 };
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!("grove-bench: {workers} worker threads, {runs} run(s) per scenario");
+    let wanted = |name: &str| args.only.as_deref().is_none_or(|only| only == name);
+
+    if wanted("spawn") {
+        let n = 1_000_000 / scale;
+        let mut rates = Vec::new();
+        let mut bytes = Vec::new();
+        for _ in 0..runs {
+            let (rate, per_process) = spawn_idle(n);
+            rates.push(Sample { value: rate });
+            bytes.push(Sample {
+                value: per_process,
+            });
+        }
+        report(&format!("spawn {n} idle processes"), "processes/s", &rates);
+        report("resident memory per idle process", "bytes", &bytes);
+    }
+    if wanted("ping-pong") {
+        let n = 1_000_000 / scale;
+        let samples: Vec<Sample> = (0..runs)
+            .map(|_| Sample {
+                value: ping_pong(n),
+            })
+            .collect();
+        report(&format!("ping-pong, {n} round trips"), "ns per round trip", &samples);
+    }
+    if wanted("fan-in") {
+        let n = 1_000_000 / scale;
+        let samples: Vec<Sample> = (0..runs)
+            .map(|_| Sample {
+                value: fan_in(2, n),
+            })
+            .collect();
+        report(
+            &format!("fan-in, 2 senders x {n} messages"),
+            "messages/s",
+            &samples,
+        );
+    }
+}
+
+fn report(name: &str, unit: &str, samples: &[Sample]) {
+    let mut values: Vec<f64> = samples.iter().map(|s| s.value).collect();
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    println!(
+        "{name:<40} median {:>14} {unit}   (min {}, max {})",
+        human(median),
+        human(values[0]),
+        human(values[values.len() - 1])
+    );
+}
+
+fn human(value: f64) -> String {
+    if value >= 1e6 {
+        format!("{:.2}M", value / 1e6)
+    } else if value >= 1e4 {
+        format!("{:.1}k", value / 1e3)
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// Resident set size of this OS process, in bytes.
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// Spawns `n` processes that wait in receive. Returns (spawns per second, RSS bytes per process).
+fn spawn_idle(n: usize) -> (f64, f64) {
+    let result = Arc::new(parking(0.0, 0.0));
+    let out = result.clone();
+    grove::run(move |_: Context<()>| async move {
+        let started = Arc::new(AtomicUsize::new(0));
+        let before = rss_bytes();
+        let t0 = Instant::now();
+        let mut pids = Vec::with_capacity(n);
+        for _ in 0..n {
+            let started = started.clone();
+            pids.push(spawn(move |mut ctx: Context<()>| async move {
+                started.fetch_add(1, Ordering::Relaxed);
+                let _ = ctx.recv().await;
+            }));
+        }
+        let spawn_time = t0.elapsed();
+        while started.load(Ordering::Relaxed) < n {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let after = rss_bytes();
+        let per_process = after.saturating_sub(before) as f64 / n as f64;
+        *out.lock().unwrap() = (n as f64 / spawn_time.as_secs_f64(), per_process);
+        for pid in pids {
+            send(pid, ());
+        }
+        while grove::process::system_info().process_count > 1 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    });
+    let value = *result.lock().unwrap();
+    value
+}
+
+fn parking(a: f64, b: f64) -> std::sync::Mutex<(f64, f64)> {
+    std::sync::Mutex::new((a, b))
+}
+
+/// `n` request/reply round trips between two processes; nanoseconds per round trip.
+fn ping_pong(n: usize) -> f64 {
+    let result = Arc::new(std::sync::Mutex::new(0.0));
+    let out = result.clone();
+    grove::run(move |mut ctx: Context<u64>| async move {
+        let me = ctx.addr();
+        let ponger = spawn(move |mut pctx: Context<u64>| async move {
+            while let Message::User(i) = pctx.recv().await {
+                send(me, i);
+            }
+        });
+        let t0 = Instant::now();
+        for i in 0..n as u64 {
+            send(ponger, i);
+            let _ = ctx.recv().await;
+        }
+        *out.lock().unwrap() = t0.elapsed().as_nanos() as f64 / n as f64;
+        grove::exit(ponger.pid(), ExitReason::Kill);
+    });
+    let value = *result.lock().unwrap();
+    value
+}
+
+/// `senders` processes each send `n` messages to one receiver; messages per second received.
+fn fan_in(senders: usize, n: usize) -> f64 {
+    let result = Arc::new(std::sync::Mutex::new(0.0));
+    let out = result.clone();
+    grove::run(move |mut ctx: Context<()>| async move {
+        let total = senders * n;
+        let t0 = Instant::now();
+        let receiver = spawn(move |mut rctx: Context<u64>| async move {
+            let mut got = 0;
+            while got < total {
+                if let Message::User(_) = rctx.recv().await {
+                    got += 1;
+                }
+            }
+        });
+        let (done, reference) = {
+            let r = ctx.monitor(receiver);
+            (receiver, r)
+        };
+        for _ in 0..senders {
+            spawn(move |_: Context<()>| async move {
+                for i in 0..n as u64 {
+                    send(receiver, i);
+                }
+            });
+        }
+        let _ = ctx
+            .recv_match(|m| matches!(m, Message::Down(d) if d.reference == reference))
+            .await;
+        let _ = done;
+        *out.lock().unwrap() = total as f64 / t0.elapsed().as_secs_f64();
+    });
+    let value = *result.lock().unwrap();
+    value
+}

@@ -1,0 +1,175 @@
+//! Exit reasons: why a process ended, as its links and monitors are told.
+//!
+//! The reasons follow Erlang's: `normal` (done, links are not harmed), `shutdown` (asked to stop),
+//! `kill` (a signal that cannot be trapped; the victim exits with `killed`), `noproc` (the process
+//! did not exist), `noconnection` (its node became unreachable), a panic with its message, and any
+//! reason of the user's own.
+//!
+//! A process function returns `()`, an [`ExitReason`], or a `Result<(), E>` where `E` converts into
+//! an [`ExitReason`]:
+//!
+//! ```
+//! use grove_runtime::{ExitReason, Context};
+//! async fn worker(mut ctx: Context<u32>) -> Result<(), ExitReason> {
+//!     let n = ctx.recv().await.into_user().ok_or(ExitReason::Shutdown)?;
+//!     if n == 0 {
+//!         return Err(ExitReason::error("zero is not allowed"));
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// Why a process exited, or the reason carried by an exit signal.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ExitReason {
+    /// The process finished its work. Linked processes that do not trap exits are not affected.
+    Normal,
+    /// The process was asked to stop (by its supervisor, or the runtime shutting down).
+    Shutdown,
+    /// Sent with [`crate::exit`] it kills the receiver even if it traps exits; the receiver then
+    /// exits with [`ExitReason::Killed`]. A process never exits with `Kill` itself.
+    Kill,
+    /// The process was killed by an untrappable [`ExitReason::Kill`] signal.
+    Killed,
+    /// The process named did not exist (already dead, or never lived) when it was linked or
+    /// monitored.
+    NoProc,
+    /// The connection to the node of the process was lost.
+    NoConnection,
+    /// The process's bounded mailbox overflowed with the `Kill` overflow policy.
+    MailboxOverflow,
+    /// The process panicked; the panic's message.
+    Panic(Arc<str>),
+    /// A reason of the user's own.
+    Error(Arc<str>),
+}
+
+impl ExitReason {
+    /// A user reason from anything displayable.
+    pub fn error(reason: impl fmt::Display) -> ExitReason {
+        ExitReason::Error(Arc::from(reason.to_string()))
+    }
+
+    /// `normal` and `shutdown` are the reasons a supervisor does not count as a crash; every other
+    /// reason is abnormal. This decides whether a link kills a process that does not trap exits
+    /// (only `normal` is harmless there).
+    pub fn is_normal(&self) -> bool {
+        matches!(self, ExitReason::Normal)
+    }
+
+    /// True for reasons that mean the process did not fail: `normal` and `shutdown`.
+    pub fn is_clean(&self) -> bool {
+        matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+    }
+}
+
+impl fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExitReason::Normal => f.write_str("normal"),
+            ExitReason::Shutdown => f.write_str("shutdown"),
+            ExitReason::Kill => f.write_str("kill"),
+            ExitReason::Killed => f.write_str("killed"),
+            ExitReason::NoProc => f.write_str("noproc"),
+            ExitReason::NoConnection => f.write_str("noconnection"),
+            ExitReason::MailboxOverflow => f.write_str("mailbox_overflow"),
+            ExitReason::Panic(message) => write!(f, "panic: {message}"),
+            ExitReason::Error(message) => f.write_str(message),
+        }
+    }
+}
+
+impl From<&str> for ExitReason {
+    fn from(reason: &str) -> Self {
+        ExitReason::Error(Arc::from(reason))
+    }
+}
+
+impl From<String> for ExitReason {
+    fn from(reason: String) -> Self {
+        ExitReason::Error(Arc::from(reason))
+    }
+}
+
+impl From<std::io::Error> for ExitReason {
+    fn from(error: std::io::Error) -> Self {
+        ExitReason::error(error)
+    }
+}
+
+impl From<Box<dyn std::error::Error + Send + Sync>> for ExitReason {
+    fn from(error: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        ExitReason::error(error)
+    }
+}
+
+/// What a process function may return; converted into the process's exit reason.
+pub trait IntoExitReason {
+    /// The exit reason this return value stands for.
+    fn into_exit_reason(self) -> ExitReason;
+}
+
+impl IntoExitReason for () {
+    fn into_exit_reason(self) -> ExitReason {
+        ExitReason::Normal
+    }
+}
+
+impl IntoExitReason for ExitReason {
+    fn into_exit_reason(self) -> ExitReason {
+        match self {
+            // An untrappable kill is a signal, not a way to end: links see `killed`.
+            ExitReason::Kill => ExitReason::Killed,
+            other => other,
+        }
+    }
+}
+
+impl<E: Into<ExitReason>> IntoExitReason for Result<(), E> {
+    fn into_exit_reason(self) -> ExitReason {
+        match self {
+            Ok(()) => ExitReason::Normal,
+            Err(error) => error.into().into_exit_reason(),
+        }
+    }
+}
+
+/// The message of a panic payload, as `std` prints it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Arc<str> {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        Arc::from(*s)
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("Box<dyn Any>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_display_like_erlang_atoms() {
+        assert_eq!(ExitReason::Normal.to_string(), "normal");
+        assert_eq!(ExitReason::Killed.to_string(), "killed");
+        assert_eq!(ExitReason::MailboxOverflow.to_string(), "mailbox_overflow");
+        assert_eq!(ExitReason::error("boom").to_string(), "boom");
+    }
+
+    #[test]
+    fn return_values_become_reasons() {
+        assert_eq!(().into_exit_reason(), ExitReason::Normal);
+        assert_eq!(Ok::<(), String>(()).into_exit_reason(), ExitReason::Normal);
+        assert_eq!(
+            Err::<(), _>("bad").into_exit_reason(),
+            ExitReason::error("bad")
+        );
+        assert_eq!(ExitReason::Kill.into_exit_reason(), ExitReason::Killed);
+    }
+}

@@ -1,0 +1,65 @@
+//! Grove's process runtime: the ground floor that the OTP behaviours, tables, distribution and
+//! the cluster are built on.
+//!
+//! Lightweight processes run as tokio tasks. Each has a [`Pid`], a mailbox, and the Erlang
+//! signals: links, monitors, trapped exits and exit reasons, with panics turned into exit reasons.
+//! Around them: a local name registry ([`register`], [`whereis`]), a keyed registry for pub/sub and
+//! `via` names ([`registry::Registry`]), timers ([`send_after`]), introspection ([`processes`],
+//! [`process_info`]) and a system monitor.
+//!
+//! The rules these follow (ordering, what is lost when, what a panic or a dead pid does) are in
+//! `docs/semantics.md`, each backed by a test.
+//!
+//! ```
+//! use grove_runtime::{run, send, Context, Message, ExitReason};
+//!
+//! let reason = run(|mut ctx: Context<u64>| async move {
+//!     let me = ctx.addr();
+//!     // A worker that replies with the square of what it is sent.
+//!     let worker = ctx.spawn_link(move |mut wctx: Context<u64>| async move {
+//!         while let Message::User(n) = wctx.recv().await {
+//!             send(me, n * n);
+//!         }
+//!     });
+//!     send(worker, 12);
+//!     match ctx.recv().await {
+//!         Message::User(144) => ExitReason::Normal,
+//!         other => ExitReason::error(format!("unexpected {other:?}")),
+//!     }
+//! });
+//! assert_eq!(reason, ExitReason::Normal);
+//! ```
+
+mod cell;
+mod context;
+pub mod exit;
+mod introspect;
+mod mailbox;
+pub mod message;
+mod names;
+pub mod pid;
+mod process;
+pub mod registry;
+pub mod remote;
+mod runtime;
+mod signal;
+mod sync;
+pub mod system_monitor;
+mod table;
+mod task;
+mod timer;
+
+pub use cell::Status;
+pub use context::{Context, Recv, RecvMatch};
+pub use exit::{ExitReason, IntoExitReason};
+pub use introspect::{ProcessInfo, SystemInfo, process_info, processes, system_info};
+pub use mailbox::Overflow;
+pub use message::{Down, Exit, Message};
+pub use names::{RegisterError, register, registered, send_named, unregister, whereis, whereis_addr};
+pub use pid::{Addr, NodeIdentity, Pid, Ref, node};
+pub use process::{
+    SendError, SpawnError, SpawnOptions, Spawned, await_exit, blocking, exit, is_alive, send, spawn,
+    spawn_opt, try_send,
+};
+pub use runtime::run;
+pub use timer::{TimerRef, cancel_timer, read_timer, send_after, send_interval};

@@ -1,0 +1,46 @@
+//! Starting Grove: a tokio multi-thread runtime with a first process.
+//!
+//! Processes run on any tokio runtime, so a program that already has one just calls
+//! [`crate::spawn`]. [`run`] is the short way for a `main`: it starts a multi-thread runtime,
+//! runs `f` as the first process, waits for it to exit and returns its exit reason.
+//!
+//! ```
+//! use grove_runtime::{run, Context, ExitReason};
+//! let reason = run(|ctx: Context<()>| async move {
+//!     println!("hello from {}", ctx.pid());
+//! });
+//! assert_eq!(reason, ExitReason::Normal);
+//! ```
+
+use std::future::Future;
+
+use crate::context::Context;
+use crate::exit::{ExitReason, IntoExitReason};
+use crate::process::{await_exit, spawn};
+
+/// Runs `f` as the first process on a new tokio multi-thread runtime (one worker per core) and
+/// returns its exit reason once it exits. Other processes still running then are stopped with
+/// the runtime.
+///
+/// # Panics
+/// If the runtime cannot be built (the OS refused threads), or when called inside a runtime.
+pub fn run<M, F, Fut>(f: F) -> ExitReason
+where
+    M: Send + 'static,
+    F: FnOnce(Context<M>) -> Fut + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoExitReason,
+{
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("cannot start the tokio runtime: {error}"),
+    };
+    crate::introspect::started();
+    runtime.block_on(async move {
+        let first = spawn(f);
+        await_exit(first.pid()).await
+    })
+}

@@ -1,0 +1,152 @@
+//! The future that runs one process on tokio: polls the user's future, turns a panic into an
+//! exit reason, stops at once when a fatal signal arrives, and takes the process down afterwards
+//! (unregister, tell links and monitors, stop timers).
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context as TaskContext, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::cell::{AnyCell, ProcessCell, Status};
+use crate::exit::{ExitReason, IntoExitReason, panic_message};
+use crate::{names, signal, system_monitor, table};
+
+pin_project! {
+    pub(crate) struct ProcessTask<M, Fut>
+    where
+        M: Send,
+        M: 'static,
+    {
+        cell: Arc<ProcessCell<M>>,
+        #[pin]
+        fut: Option<Fut>,
+        first_poll: bool,
+        done: bool,
+    }
+
+    impl<M, Fut> PinnedDrop for ProcessTask<M, Fut>
+    where
+        M: Send,
+        M: 'static,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            if !*this.done {
+                // Dropped before it finished: the runtime is shutting down or the task was aborted.
+                *this.done = true;
+                let reason = drop_future(this.fut.as_mut()).unwrap_or(ExitReason::Shutdown);
+                finish(this.cell.as_ref(), reason);
+            }
+        }
+    }
+}
+
+impl<M: Send + 'static, Fut> ProcessTask<M, Fut> {
+    pub(crate) fn new(cell: Arc<ProcessCell<M>>, fut: Fut) -> Self {
+        ProcessTask {
+            cell,
+            fut: Some(fut),
+            first_poll: true,
+            done: false,
+        }
+    }
+}
+
+/// Drops the user's future, catching a panic in its destructors; returns the panic as a reason.
+fn drop_future<Fut>(mut fut: Pin<&mut Option<Fut>>) -> Option<ExitReason> {
+    catch_unwind(AssertUnwindSafe(|| fut.set(None)))
+        .err()
+        .map(|payload| ExitReason::Panic(panic_message(&*payload)))
+}
+
+impl<M, Fut> Future for ProcessTask<M, Fut>
+where
+    M: Send + 'static,
+    Fut: Future,
+    Fut::Output: IntoExitReason,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(());
+        }
+        let shared = &this.cell.shared;
+        if *this.first_poll {
+            *this.first_poll = false;
+            shared.control.lock().task_waker = Some(cx.waker().clone());
+        }
+        if shared.exiting.load(Ordering::Acquire) {
+            let reason = shared
+                .control
+                .lock()
+                .pending_exit
+                .clone()
+                .unwrap_or(ExitReason::Killed);
+            *this.done = true;
+            let reason = drop_future(this.fut.as_mut()).unwrap_or(reason);
+            finish(this.cell.as_ref(), reason);
+            return Poll::Ready(());
+        }
+        shared.set_status(Status::Running);
+        let watch = system_monitor::long_handler_watch();
+        let polled = catch_unwind(AssertUnwindSafe(|| match this.fut.as_mut().as_pin_mut() {
+            Some(fut) => fut.poll(cx),
+            None => Poll::Pending,
+        }));
+        if let Some(watch) = watch {
+            watch.finish(shared.pid, shared.function);
+        }
+        let reason = match polled {
+            Ok(Poll::Pending) => {
+                if shared.status() == Status::Running {
+                    shared.set_status(Status::Suspended);
+                }
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(output)) => output.into_exit_reason(),
+            Err(payload) => ExitReason::Panic(panic_message(&*payload)),
+        };
+        *this.done = true;
+        let reason = match drop_future(this.fut.as_mut()) {
+            Some(panic) if !matches!(reason, ExitReason::Panic(_)) => panic,
+            _ => reason,
+        };
+        finish(this.cell.as_ref(), reason);
+        Poll::Ready(())
+    }
+}
+
+/// Takes a process down: marks it dead, removes it from the table and the name registry, and
+/// tells its links and monitors.
+fn finish<M: Send + 'static>(cell: &ProcessCell<M>, reason: ExitReason) {
+    let shared = &cell.shared;
+    shared.set_status(Status::Exiting);
+    log_exit(shared.pid, shared.function, &reason);
+    let departure = signal::depart(cell as &dyn AnyCell);
+    table::remove(shared.pid);
+    if let Some(name) = &departure.name {
+        names::remove_exact(name, shared.pid);
+    }
+    signal::notify_departure(departure, &reason, &table::Global);
+}
+
+fn log_exit(pid: crate::Pid, function: &'static str, reason: &ExitReason) {
+    match reason {
+        ExitReason::Panic(message) => {
+            tracing::error!(%pid, function, panic = %message, "process panicked")
+        }
+        ExitReason::Error(message) => {
+            tracing::warn!(%pid, function, reason = %message, "process exited with an error")
+        }
+        ExitReason::Normal | ExitReason::Shutdown => {
+            tracing::trace!(%pid, %reason, "process exited")
+        }
+        other => tracing::debug!(%pid, function, reason = %other, "process exited"),
+    }
+}

@@ -1,0 +1,38 @@
+//! Grove: the Erlang/OTP way of building software, in Rust.
+//!
+//! This is the crate applications depend on. It re-exports Grove's layers behind features; today
+//! the process runtime ([`process`]). Most programs start with `use grove::prelude::*;`.
+//!
+//! ```
+//! use grove::prelude::*;
+//!
+//! let reason = grove::run(|mut ctx: Context<String>| async move {
+//!     let me = ctx.addr();
+//!     ctx.spawn_link(move |_: Context<()>| async move { send(me, "hello".to_string()) });
+//!     match ctx.recv().await {
+//!         Message::User(text) => println!("{text}"),
+//!         other => return ExitReason::error(format!("unexpected {other:?}")),
+//!     }
+//!     ExitReason::Normal
+//! });
+//! assert_eq!(reason, ExitReason::Normal);
+//! ```
+
+#[cfg(feature = "runtime")]
+pub use grove_runtime as process;
+
+#[cfg(feature = "runtime")]
+pub use grove_runtime::{
+    Addr, Context, Down, Exit, ExitReason, Message, Pid, Ref, SpawnOptions, exit, registry,
+    run, send, spawn, system_monitor,
+};
+
+/// What a typical Grove program imports.
+pub mod prelude {
+    #[cfg(feature = "runtime")]
+    pub use grove_runtime::{
+        Addr, Context, Down, Exit, ExitReason, Message, Overflow, Pid, Ref, SpawnOptions,
+        await_exit, cancel_timer, process_info, processes, register, send, send_after,
+        send_interval, spawn, spawn_opt, try_send, whereis,
+    };
+}
