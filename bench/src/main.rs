@@ -4,11 +4,16 @@
 //! `--quick` runs them at a small size (CI proves they still run; no thresholds anywhere).
 //! The side-by-side suite with Erlang/OTP and the Rust actor crates grows from here.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+
+/// mimalloc, as most Rust services that spawn many small tasks use: glibc's malloc spends more
+/// time on tokio's cache-aligned task allocations than the rest of a spawn put together.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use grove::prelude::*;
 
 #[derive(Parser, Debug)]
@@ -23,6 +28,9 @@ struct Args {
     /// Runs of each scenario; the median, min and max are printed.
     #[arg(long, default_value_t = 5)]
     runs: usize,
+    /// Internal: run one spawn measurement in this (fresh) OS process and print it.
+    #[arg(long, hide = true)]
+    child_spawn: Option<usize>,
 }
 
 struct Sample {
@@ -31,6 +39,11 @@ struct Sample {
 
 fn main() {
     let args = Args::parse();
+    if let Some(n) = args.child_spawn {
+        let (rate, bytes) = spawn_idle(n);
+        println!("{rate} {bytes}");
+        return;
+    }
     let runs = if args.quick { 1 } else { args.runs.max(1) };
     let scale = if args.quick { 100 } else { 1 };
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -42,11 +55,9 @@ fn main() {
         let mut rates = Vec::new();
         let mut bytes = Vec::new();
         for _ in 0..runs {
-            let (rate, per_process) = spawn_idle(n);
+            let (rate, per_process) = spawn_in_fresh_process(n);
             rates.push(Sample { value: rate });
-            bytes.push(Sample {
-                value: per_process,
-            });
+            bytes.push(Sample { value: per_process });
         }
         report(&format!("spawn {n} idle processes"), "processes/s", &rates);
         report("resident memory per idle process", "bytes", &bytes);
@@ -58,7 +69,11 @@ fn main() {
                 value: ping_pong(n),
             })
             .collect();
-        report(&format!("ping-pong, {n} round trips"), "ns per round trip", &samples);
+        report(
+            &format!("ping-pong, {n} round trips"),
+            "ns per round trip",
+            &samples,
+        );
     }
     if wanted("fan-in") {
         let n = 1_000_000 / scale;
@@ -95,6 +110,25 @@ fn human(value: f64) -> String {
     } else {
         format!("{value:.1}")
     }
+}
+
+/// Runs one spawn measurement in a new OS process, so that memory freed by an earlier run (and
+/// kept by the allocator) does not hide the cost of the next.
+fn spawn_in_fresh_process(n: usize) -> (f64, f64) {
+    let exe = std::env::current_exe().expect("the benchmark binary knows its own path");
+    let output = std::process::Command::new(exe)
+        .arg("--child-spawn")
+        .arg(n.to_string())
+        .output()
+        .expect("the benchmark can start itself");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut fields = text
+        .split_whitespace()
+        .map(|f| f.parse::<f64>().unwrap_or(f64::NAN));
+    (
+        fields.next().unwrap_or(f64::NAN),
+        fields.next().unwrap_or(f64::NAN),
+    )
 }
 
 /// Resident set size of this OS process, in bytes.

@@ -7,8 +7,8 @@
 
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
 use std::task::Waker;
 use std::time::SystemTime;
 
@@ -25,6 +25,9 @@ pub(crate) type ExitHook = Box<dyn FnOnce(Pid, &ExitReason) + Send>;
 pub(crate) struct TimerEntry {
     pub(crate) deadline: tokio::time::Instant,
     pub(crate) abort: Option<tokio::task::AbortHandle>,
+    /// For an interval: false once cancelled. A tick sends while holding this lock, so after
+    /// `cancel_timer` has cleared it no further tick can be delivered.
+    pub(crate) active: Option<Arc<parking_lot::Mutex<bool>>>,
 }
 
 /// Links, monitors, timers and exit hooks of one process.
@@ -199,8 +202,8 @@ impl<M: Send + 'static> AnyCell for ProcessCell<M> {
 
     fn push_system(&self, message: SystemMessage) -> bool {
         let message = match message {
-            SystemMessage::Exit(exit) => Message::Exit(exit),
-            SystemMessage::Down(down) => Message::Down(down),
+            SystemMessage::Exit(exit) => Message::Exit(Box::new(exit)),
+            SystemMessage::Down(down) => Message::Down(Box::new(down)),
         };
         matches!(
             self.mailbox.push(message, true),

@@ -18,16 +18,16 @@
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::sync::Arc;
+use std::task::{ready, Context as TaskContext, Poll};
 use std::time::Duration;
 
 use crate::cell::{AnyCell, ProcessCell, Status};
 use crate::exit::{ExitReason, IntoExitReason};
-use crate::message::{Down, Message};
+use crate::message::Message;
 use crate::pid::{Addr, Pid, Ref};
-use crate::process::{SpawnError, SpawnOptions, Spawned, spawn_inner};
+use crate::process::{spawn_inner, SpawnError, SpawnOptions, Spawned};
 use crate::{signal, table};
 
 /// A running process's handle on itself. Owned by the process function; not `Clone`.
@@ -139,9 +139,8 @@ impl<M: Send + 'static> Context<M> {
     pub fn demonitor(&mut self, reference: Ref, flush: bool) -> bool {
         let active = signal::demonitor(self.me(), reference, &table::Global);
         if flush {
-            let is_down = |m: &Message<M>| {
-                matches!(m, Message::Down(Down { reference: r, .. }) if *r == reference)
-            };
+            let is_down =
+                |m: &Message<M>| matches!(m, Message::Down(down) if down.reference == reference);
             self.local.retain(|m| !is_down(m));
             self.cell.mailbox.set_receiver_len(self.local.len());
             self.cell.purge_down(reference);
@@ -226,7 +225,10 @@ impl<M: Send + 'static> Context<M> {
 
     fn consumed(&mut self) {
         self.handled += 1;
-        self.cell.shared.handled.store(self.handled, Ordering::Relaxed);
+        self.cell
+            .shared
+            .handled
+            .store(self.handled, Ordering::Relaxed);
         self.cell.mailbox.note_receiver_len(self.local.len());
     }
 

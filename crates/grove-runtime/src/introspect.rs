@@ -12,13 +12,13 @@
 //! # });
 //! ```
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cell::Status;
-use crate::pid::{NodeIdentity, Pid, Ref, node};
+use crate::pid::{node, NodeIdentity, Pid, Ref};
 use crate::table;
 
 /// A snapshot of one process, as Erlang's `process_info/1`.
@@ -74,8 +74,7 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
         Some(rel) => {
             let mut links: Vec<Pid> = rel.links.iter().copied().collect();
             links.sort_unstable();
-            let monitors: Vec<(Ref, Pid)> =
-                rel.monitoring.iter().map(|(r, p)| (*r, *p)).collect();
+            let monitors: Vec<(Ref, Pid)> = rel.monitoring.iter().map(|(r, p)| (*r, *p)).collect();
             let monitored_by: Vec<Pid> = rel.monitored_by.values().copied().collect();
             let memory = std::mem::size_of_val(&**rel)
                 + rel.links.capacity() * std::mem::size_of::<Pid>()

@@ -52,14 +52,16 @@ mod timer;
 pub use cell::Status;
 pub use context::{Context, Recv, RecvMatch};
 pub use exit::{ExitReason, IntoExitReason};
-pub use introspect::{ProcessInfo, SystemInfo, process_info, processes, system_info};
+pub use introspect::{process_info, processes, system_info, ProcessInfo, SystemInfo};
 pub use mailbox::Overflow;
 pub use message::{Down, Exit, Message};
-pub use names::{RegisterError, register, registered, send_named, unregister, whereis, whereis_addr};
-pub use pid::{Addr, NodeIdentity, Pid, Ref, node};
+pub use names::{
+    register, registered, send_named, unregister, whereis, whereis_addr, RegisterError,
+};
+pub use pid::{node, Addr, NodeIdentity, Pid, Ref};
 pub use process::{
-    SendError, SpawnError, SpawnOptions, Spawned, await_exit, blocking, exit, is_alive, send, spawn,
-    spawn_opt, try_send,
+    await_exit, blocking, exit, is_alive, send, spawn, spawn_opt, try_send, SendError, SpawnError,
+    SpawnOptions, Spawned,
 };
 pub use runtime::run;
-pub use timer::{TimerRef, cancel_timer, read_timer, send_after, send_interval};
+pub use timer::{cancel_timer, read_timer, send_after, send_interval, TimerRef};

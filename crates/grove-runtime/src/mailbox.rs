@@ -188,7 +188,10 @@ mod tests {
         assert!(matches!(mailbox.push(1, false), Push::Queued(1)));
         assert!(mailbox.take_into(&mut local, waker));
         assert!(matches!(mailbox.push(2, false), Push::Queued(2)));
-        assert!(matches!(mailbox.push(3, false), Push::Full(3, Overflow::Reject)));
+        assert!(matches!(
+            mailbox.push(3, false),
+            Push::Full(3, Overflow::Reject)
+        ));
         assert!(matches!(mailbox.push(4, true), Push::Queued(3)));
         assert_eq!(mailbox.len(), 3);
     }
@@ -207,13 +210,21 @@ mod tests {
 #[cfg(all(test, grove_loom))]
 mod loom_tests {
     use super::*;
+
+    /// loom with a preemption bound: exhaustive up to 3 preemptions per execution, which finds
+    /// the known classes of concurrency bugs while keeping the run to seconds.
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(f);
+    }
     use loom::sync::Arc;
 
     /// Two senders and a receiver: every item arrives exactly once, each sender's in order,
     /// whatever the interleaving of pushes, takes and waker registration.
     #[test]
     fn loom_mailbox_loses_nothing_and_keeps_sender_order() {
-        loom::model(|| {
+        model(|| {
             let mailbox = Arc::new(Mailbox::new(None));
             let senders: Vec<_> = (0..2)
                 .map(|s| {
@@ -253,7 +264,7 @@ mod loom_tests {
     /// refused: never silently lost.
     #[test]
     fn loom_close_races_push_without_loss() {
-        loom::model(|| {
+        model(|| {
             let mailbox = Arc::new(Mailbox::new(None));
             let sender = {
                 let mailbox = mailbox.clone();

@@ -10,7 +10,10 @@
 //!     loop {
 //!         match ctx.recv().await {
 //!             Message::User(text) => println!("got {text}"),
-//!             Message::Exit(exit) => { println!("{} exited: {}", exit.from, exit.reason); break }
+//!             Message::Exit(exit) => {
+//!                 println!("{} exited: {}", exit.from, exit.reason);
+//!                 break;
+//!             }
 //!             Message::Down(down) => println!("{} is down: {}", down.pid, down.reason),
 //!         }
 //!     }
@@ -23,14 +26,18 @@ use crate::exit::ExitReason;
 use crate::pid::{Pid, Ref};
 
 /// One item taken from a mailbox.
+///
+/// The system variants are boxed so that a mailbox slot costs no more than the user's message
+/// (16 bytes for a `u64` message instead of 64): mailboxes hold many user messages and few
+/// signals. Their fields read through the box as usual (`exit.from`, `down.reason`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Message<M> {
     /// A message of the process's own type.
     User(M),
     /// An exit signal, delivered as a message because the process traps exits.
-    Exit(Exit),
+    Exit(Box<Exit>),
     /// A monitored process (or the connection to it) is gone.
-    Down(Down),
+    Down(Box<Down>),
 }
 
 impl<M> Message<M> {

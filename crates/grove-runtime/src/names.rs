@@ -17,7 +17,7 @@
 use std::sync::{Arc, OnceLock};
 
 use crate::pid::{Addr, Pid};
-use crate::process::{SendError, SpawnError, try_send};
+use crate::process::{try_send, SendError, SpawnError};
 use crate::table;
 
 type Names = papaya::HashMap<Arc<str>, Pid, foldhash::fast::RandomState>;

@@ -141,8 +141,10 @@ fn node_name_of(index: u32) -> Arc<str> {
         .unwrap_or_else(|| Arc::from("unknown@unknown"))
 }
 
+/// Read on every spawn, so cached outside the node table's lock.
 fn local_creation() -> u32 {
-    node_table().read().local_creation
+    static CREATION: OnceLock<u32> = OnceLock::new();
+    *CREATION.get_or_init(|| node_table().read().local_creation)
 }
 
 static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);

@@ -33,7 +33,7 @@ use crate::context::Context;
 use crate::exit::{ExitReason, IntoExitReason};
 use crate::mailbox::{Overflow, Push};
 use crate::message::Message;
-use crate::pid::{Addr, Pid, Ref, next_serial};
+use crate::pid::{next_serial, Addr, Pid, Ref};
 use crate::task::ProcessTask;
 use crate::{names, remote, signal, system_monitor, table};
 
@@ -117,10 +117,14 @@ pub enum SpawnError {
         holder: Pid,
     },
     /// `link` or `monitor` was asked for outside a process.
-    #[error("link and monitor options need a spawning process; use Context::spawn_opt inside a process")]
+    #[error(
+        "link and monitor options need a spawning process; use Context::spawn_opt inside a process"
+    )]
     NoParent,
     /// There is no tokio runtime to run the process on.
-    #[error("no tokio runtime is running on this thread; start one with grove::run or #[tokio::main]")]
+    #[error(
+        "no tokio runtime is running on this thread; start one with grove::run or #[tokio::main]"
+    )]
     NoRuntime,
 }
 
@@ -137,7 +141,9 @@ pub enum SendError<M> {
     },
     /// The pid names a process that accepts another message type (a pid converted with
     /// [`Pid::assume_type`] or decoded from outside).
-    #[error("{pid} does not accept messages of type {type_name}; check where this address came from")]
+    #[error(
+        "{pid} does not accept messages of type {type_name}; check where this address came from"
+    )]
     WrongType {
         /// The receiver.
         pid: Pid,
@@ -147,7 +153,9 @@ pub enum SendError<M> {
         type_name: &'static str,
     },
     /// No process is registered under the name (only from [`crate::send_named`]).
-    #[error("no process is registered as {name:?}; start it under your supervisor or check the name")]
+    #[error(
+        "no process is registered as {name:?}; start it under your supervisor or check the name"
+    )]
     NotRegistered {
         /// The name.
         name: Arc<str>,

@@ -135,7 +135,10 @@ where
             let registry = Arc::downgrade(&self.inner);
             let hook = Box::new(move |pid: Pid, _: &crate::ExitReason| forget(&registry, pid));
             if add_exit_hook(pid, hook).is_err() {
-                self.inner.members.pin().remove(&pid);
+                // The process died before its hook went in. Another registration may have seen it
+                // as a member (so installed no hook) and returned Ok while it was still alive:
+                // drop all its entries here, or they would outlive it.
+                forget(&Arc::downgrade(&self.inner), pid);
             }
         }
         // The exit hook may have run before the entry went in; then the process is dead by now.

@@ -16,8 +16,8 @@
 //! These functions take the records they act on and a `lookup` for the ones they find by pid, so
 //! the protocol is checked with loom without a process table or a scheduler.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crate::cell::{AnyCell, Relations, SystemMessage};
 use crate::exit::ExitReason;
@@ -290,6 +290,14 @@ pub(crate) fn notify_departure(departure: Departure, reason: &ExitReason, lookup
 #[cfg(all(test, grove_loom))]
 mod loom_tests {
     use super::*;
+
+    /// loom with a preemption bound: exhaustive up to 3 preemptions per execution, which finds
+    /// the known classes of concurrency bugs while keeping the run to seconds.
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut builder = loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(f);
+    }
     use crate::cell::{CellInit, ProcessCell};
     use crate::message::Message;
     use std::collections::VecDeque;
@@ -321,7 +329,9 @@ mod loom_tests {
     fn exits_received(cell: &Arc<dyn AnyCell>) -> usize {
         let typed = cell.as_any().downcast_ref::<ProcessCell<()>>().unwrap();
         let mut local = VecDeque::new();
-        typed.mailbox.take_into(&mut local, std::task::Waker::noop());
+        typed
+            .mailbox
+            .take_into(&mut local, std::task::Waker::noop());
         local
             .iter()
             .filter(|m| matches!(m, Message::Exit(_)))
@@ -333,7 +343,7 @@ mod loom_tests {
     /// began to exit.
     #[test]
     fn loom_unlink_races_exit() {
-        loom::model(|| {
+        model(|| {
             let a = cell(1, true);
             let b = cell(2, false);
             let cells: Cells = vec![a.clone(), b.clone()];
@@ -367,7 +377,7 @@ mod loom_tests {
     /// `noproc`, exactly once, and no link is left dangling.
     #[test]
     fn loom_link_races_exit() {
-        loom::model(|| {
+        model(|| {
             let a = cell(1, true);
             let b = cell(2, false);
             let cells = Arc::new(vec![a.clone(), b.clone()]);

@@ -103,7 +103,9 @@ fn recompute(subscribers: &[Subscriber]) {
         .iter()
         .filter_map(|s| s.thresholds.long_handler)
         .min()
-        .map_or(u64::MAX, |d| d.as_nanos().min(u128::from(u64::MAX - 1)) as u64);
+        .map_or(u64::MAX, |d| {
+            d.as_nanos().min(u128::from(u64::MAX - 1)) as u64
+        });
     let large = subscribers
         .iter()
         .filter_map(|s| s.thresholds.large_mailbox)

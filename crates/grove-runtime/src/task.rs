@@ -3,16 +3,16 @@
 //! (unregister, tell links and monitors, stop timers).
 
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use pin_project_lite::pin_project;
 
 use crate::cell::{AnyCell, ProcessCell, Status};
-use crate::exit::{ExitReason, IntoExitReason, panic_message};
+use crate::exit::{panic_message, ExitReason, IntoExitReason};
 use crate::{names, signal, system_monitor, table};
 
 pin_project! {

@@ -12,6 +12,7 @@
 //! }
 //! ```
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -64,6 +65,8 @@ fn start<M: Send + 'static>(
         return timer; // the destination is gone: the timer is born cancelled, as in Erlang
     };
     let deadline = Instant::now() + delay;
+    let active = period.map(|_| Arc::new(parking_lot::Mutex::new(true)));
+    let task_active = active.clone();
     let mut control = cell.shared().control.lock();
     if !control.alive {
         return timer;
@@ -88,7 +91,13 @@ fn start<M: Send + 'static>(
                     if !reschedule(timer, next) {
                         return;
                     }
-                    fire(dest);
+                    if let Some(active) = &task_active {
+                        let active = active.lock();
+                        if !*active {
+                            return;
+                        }
+                        fire(dest);
+                    }
                 }
             }
         }
@@ -98,6 +107,7 @@ fn start<M: Send + 'static>(
         TimerEntry {
             deadline,
             abort: Some(task.abort_handle()),
+            active,
         },
     );
     timer
@@ -132,6 +142,9 @@ fn reschedule(timer: TimerRef, next: Instant) -> bool {
 /// cancelled, or its destination exited.
 pub fn cancel_timer(timer: TimerRef) -> Option<Duration> {
     let entry = take(timer)?;
+    if let Some(active) = &entry.active {
+        *active.lock() = false;
+    }
     if let Some(abort) = entry.abort {
         abort.abort();
     }

@@ -23,16 +23,16 @@ pub use grove_runtime as process;
 
 #[cfg(feature = "runtime")]
 pub use grove_runtime::{
-    Addr, Context, Down, Exit, ExitReason, Message, Pid, Ref, SpawnOptions, exit, registry,
-    run, send, spawn, system_monitor,
+    exit, registry, run, send, spawn, system_monitor, Addr, Context, Down, Exit, ExitReason,
+    Message, Pid, Ref, SpawnOptions,
 };
 
 /// What a typical Grove program imports.
 pub mod prelude {
     #[cfg(feature = "runtime")]
     pub use grove_runtime::{
-        Addr, Context, Down, Exit, ExitReason, Message, Overflow, Pid, Ref, SpawnOptions,
         await_exit, cancel_timer, process_info, processes, register, send, send_after,
-        send_interval, spawn, spawn_opt, try_send, whereis,
+        send_interval, spawn, spawn_opt, try_send, whereis, Addr, Context, Down, Exit, ExitReason,
+        Message, Overflow, Pid, Ref, SpawnOptions,
     };
 }
