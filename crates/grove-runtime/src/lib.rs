@@ -37,6 +37,7 @@ mod introspect;
 mod mailbox;
 pub mod message;
 mod names;
+mod panics;
 pub mod pid;
 mod process;
 pub mod registry;
@@ -58,6 +59,7 @@ pub use message::{Down, Exit, Message};
 pub use names::{
     register, registered, send_named, unregister, whereis, whereis_addr, RegisterError,
 };
+pub use panics::install_panic_hook;
 pub use pid::{node, Addr, NodeIdentity, Pid, Ref};
 pub use process::{
     await_exit, blocking, exit, is_alive, send, spawn, spawn_opt, try_send, SendError, SpawnError,

@@ -415,7 +415,12 @@ where
     F: FnOnce() -> R + Send + 'static,
     R: Send + 'static,
 {
-    match tokio::task::spawn_blocking(f).await {
+    let work = move || {
+        // A panic here is the calling process's panic: reported by Grove, not by the default hook.
+        let _in_process = crate::panics::InProcess::enter();
+        f()
+    };
+    match tokio::task::spawn_blocking(work).await {
         Ok(value) => value,
         Err(error) if error.is_panic() => std::panic::resume_unwind(error.into_panic()),
         Err(_) => panic!("blocking work was cancelled because the runtime is shutting down"),

@@ -39,6 +39,7 @@ where
         Err(error) => panic!("cannot start the tokio runtime: {error}"),
     };
     crate::introspect::started();
+    crate::panics::install_panic_hook();
     runtime.block_on(async move {
         // The first process waits for `start` until its exit is watched: a short one could
         // otherwise finish before `await_exit` looks, which would report `noproc`.

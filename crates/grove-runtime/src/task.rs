@@ -58,6 +58,7 @@ impl<M: Send + 'static, Fut> ProcessTask<M, Fut> {
 
 /// Drops the user's future, catching a panic in its destructors; returns the panic as a reason.
 fn drop_future<Fut>(mut fut: Pin<&mut Option<Fut>>) -> Option<ExitReason> {
+    let _in_process = crate::panics::InProcess::enter();
     catch_unwind(AssertUnwindSafe(|| fut.set(None)))
         .err()
         .map(|payload| ExitReason::Panic(panic_message(&*payload)))
@@ -95,10 +96,12 @@ where
         }
         shared.set_status(Status::Running);
         let watch = system_monitor::long_handler_watch();
+        let in_process = crate::panics::InProcess::enter();
         let polled = catch_unwind(AssertUnwindSafe(|| match this.fut.as_mut().as_pin_mut() {
             Some(fut) => fut.poll(cx),
             None => Poll::Pending,
         }));
+        drop(in_process);
         if let Some(watch) = watch {
             watch.finish(shared.pid, shared.function);
         }
@@ -139,7 +142,13 @@ fn finish<M: Send + 'static>(cell: &ProcessCell<M>, reason: ExitReason) {
 fn log_exit(pid: crate::Pid, function: &'static str, reason: &ExitReason) {
     match reason {
         ExitReason::Panic(message) => {
-            tracing::error!(%pid, function, panic = %message, "process panicked")
+            let (location, backtrace) = crate::panics::take_last_panic();
+            if tracing::dispatcher::has_been_set() {
+                tracing::error!(%pid, function, panic = %message, %location, %backtrace, "process panicked");
+            } else {
+                // No subscriber: a crash must not go unseen, so say it once on stderr.
+                eprintln!("grove: process {pid} ({function}) panicked at {location}: {message}{backtrace}");
+            }
         }
         ExitReason::Error(message) => {
             tracing::warn!(%pid, function, reason = %message, "process exited with an error")
