@@ -227,9 +227,6 @@ where
         return Err(SpawnError::NoParent);
     }
     let pid = Pid::new_local(next_serial());
-    if let Some(name) = &options.name {
-        names::claim(name.clone(), pid)?;
-    }
     let parent_pid = parent.map(|p| p.shared().pid);
     let monitor = options.monitor.then(Ref::new);
     let rel = match parent_pid {
@@ -255,6 +252,12 @@ where
         future_size: std::mem::size_of::<Fut>(),
         mailbox_bound: options.mailbox_bound,
     }));
+    // Build the future before the process becomes visible anywhere: if `f` panics, nothing was
+    // registered, linked or inserted that would need taking down.
+    let fut = f(Context::new(cell.clone()));
+    if let Some(name) = &options.name {
+        names::claim(name.clone(), pid)?;
+    }
     if let Some(parent) = parent {
         if options.link || monitor.is_some() {
             let mut control = parent.shared().control.lock();
@@ -268,7 +271,6 @@ where
         }
     }
     table::insert(cell.clone());
-    let fut = f(Context::new(cell.clone()));
     runtime.spawn(ProcessTask::new(cell, fut));
     Ok(Spawned {
         addr: pid.assume_type(),
