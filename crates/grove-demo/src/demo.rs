@@ -46,7 +46,7 @@ pub async fn main_process(
 ) -> ExitReason {
     ctx.trap_exit(true);
     forward_ctrl_c(ctx.addr());
-    let baseline = grove::process::system_info().process_count;
+    let baseline = system_info().process_count;
     let config = settings.tree;
     let root = {
         let stats = stats.clone();

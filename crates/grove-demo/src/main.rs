@@ -30,7 +30,7 @@ mod summary;
 mod tree;
 mod view;
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -94,11 +94,9 @@ impl Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     let settings = args.settings();
-    quiet_injected_panics();
+    quiet_injected_panics(args.log);
     let view = View::new(settings.duration);
-    if args.log {
-        init_logging(view.bar());
-    }
+    init_logging(args.log, view.bar());
     let stats = Arc::default();
     let report = Arc::new(OnceLock::new());
     let reason = {
@@ -118,10 +116,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Silences the panics the demo injects on purpose. Grove still catches each one and hands it
-/// to the supervisor as `ExitReason::Panic`; any other panic is reported as usual.
-fn quiet_injected_panics() {
-    let default_hook = std::panic::take_hook();
+/// Silences the panics the demo injects on purpose (unless `--log`). Grove still catches each
+/// one and hands it to the supervisor as `ExitReason::Panic`; any other panic is reported by
+/// Grove's own hook, which this one wraps, as usual.
+fn quiet_injected_panics(log: bool) {
+    grove::process::install_panic_hook();
+    let grove_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let payload = info.payload();
         let message = payload
@@ -129,18 +129,25 @@ fn quiet_injected_panics() {
             .map(String::as_str)
             .or_else(|| payload.downcast_ref::<&str>().copied())
             .unwrap_or_default();
-        if !message.starts_with(tree::INJECTED) {
-            default_hook(info);
+        if log || !message.starts_with(tree::INJECTED) {
+            grove_hook(info);
         }
     }));
 }
 
-/// Sends Grove's logs to stderr, hiding the live view while a line is written.
-fn init_logging(bar: ProgressBar) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+/// Sets up tracing: off by default, so thousands of crash reports a second do not drown the
+/// view (without a subscriber Grove would print each panic on stderr); with `--log`, Grove's
+/// logs go to stderr, filtered by `RUST_LOG` (default `warn`), printed around the live view.
+fn init_logging(log: bool, bar: ProgressBar) {
+    let filter = if log {
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"))
+    } else {
+        tracing_subscriber::EnvFilter::new("off")
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(move || LogWriter(bar.clone()))
         .try_init();
 }

@@ -90,6 +90,9 @@ pub async fn root(ctx: Context<()>, config: TreeConfig, stats: Arc<Stats>) -> Ex
 /// exits abnormally, leaves one that exits normally (or with `shutdown`) stopped. An exit signal
 /// from any other process (its parent stopping it) stops the children, last started first,
 /// and ends the supervisor with that reason.
+///
+/// Unlike an OTP supervisor it has no restart intensity: it never gives up, since this demo
+/// crashes its workers thousands of times a second on purpose.
 async fn one_for_one(mut ctx: Context<()>, children: Vec<Start>, stats: Arc<Stats>) -> ExitReason {
     ctx.trap_exit(true);
     let mut running: HashMap<Pid, usize> = HashMap::new();

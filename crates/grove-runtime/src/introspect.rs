@@ -116,8 +116,8 @@ pub struct SystemInfo {
     pub node: NodeIdentity,
     /// Live processes.
     pub process_count: usize,
-    /// Tasks waiting for a worker thread (tokio's global queue plus the workers' local queues,
-    /// where tokio reports them), or 0 outside a runtime.
+    /// Tasks waiting in tokio's global run queue, or 0 outside a runtime. (The workers' local
+    /// queues are not included: tokio reports them only with its unstable metrics.)
     pub run_queue: usize,
     /// Worker threads of the current runtime, or 0 outside one.
     pub workers: usize,

@@ -130,13 +130,17 @@ where
 fn finish<M: Send + 'static>(cell: &ProcessCell<M>, reason: ExitReason) {
     let shared = &cell.shared;
     shared.set_status(Status::Exiting);
-    log_exit(shared.pid, shared.function, &reason);
     let departure = signal::depart(cell as &dyn AnyCell);
     table::remove(shared.pid);
     if let Some(name) = &departure.name {
         names::remove_exact(name, shared.pid);
     }
     signal::notify_departure(departure, &reason, &table::Global);
+    // Last, and shielded: a logger that fails (a closed stderr, a panicking subscriber) must not
+    // stop a process from being taken down and its links from hearing of it.
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        log_exit(shared.pid, shared.function, &reason)
+    }));
 }
 
 fn log_exit(pid: crate::Pid, function: &'static str, reason: &ExitReason) {
@@ -146,8 +150,18 @@ fn log_exit(pid: crate::Pid, function: &'static str, reason: &ExitReason) {
             if tracing::dispatcher::has_been_set() {
                 tracing::error!(%pid, function, panic = %message, %location, %backtrace, "process panicked");
             } else {
-                // No subscriber: a crash must not go unseen, so say it once on stderr.
-                eprintln!("grove: process {pid} ({function}) panicked at {location}: {message}{backtrace}");
+                // No subscriber: a crash must not go unseen, so say it once on stderr (ignoring a
+                // closed stderr, which `eprintln!` would turn into another panic).
+                use std::io::Write;
+                let at = if location.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {location}")
+                };
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "grove: process {pid} ({function}) panicked{at}: {message}{backtrace}"
+                );
             }
         }
         ExitReason::Error(message) => {
