@@ -39,8 +39,9 @@ struct Sample {
 fn main() {
     let args = Args::parse();
     if let Some(n) = args.child_spawn {
-        let (rate, bytes) = spawn_idle(n);
-        println!("{rate} {bytes}");
+        let (cold, bytes) = spawn_idle(n);
+        let (warm, _) = spawn_idle(n);
+        println!("{cold} {bytes} {warm}");
         return;
     }
     let runs = if args.quick { 1 } else { args.runs.max(1) };
@@ -51,14 +52,25 @@ fn main() {
 
     if wanted("spawn") {
         let n = 1_000_000 / scale;
-        let mut rates = Vec::new();
+        let mut cold = Vec::new();
+        let mut warm = Vec::new();
         let mut bytes = Vec::new();
         for _ in 0..runs {
-            let (rate, per_process) = spawn_in_fresh_process(n);
-            rates.push(Sample { value: rate });
+            let (cold_rate, per_process, warm_rate) = spawn_in_fresh_process(n);
+            cold.push(Sample { value: cold_rate });
+            warm.push(Sample { value: warm_rate });
             bytes.push(Sample { value: per_process });
         }
-        report(&format!("spawn {n} idle processes"), "processes/s", &rates);
+        report(
+            &format!("spawn {n} idle (cold memory)"),
+            "processes/s",
+            &cold,
+        );
+        report(
+            &format!("spawn {n} idle (warm memory)"),
+            "processes/s",
+            &warm,
+        );
         report("resident memory per idle process", "bytes", &bytes);
     }
     if wanted("ping-pong") {
@@ -111,9 +123,15 @@ fn human(value: f64) -> String {
     }
 }
 
-/// Runs one spawn measurement in a new OS process, so that memory freed by an earlier run (and
-/// kept by the allocator) does not hide the cost of the next.
-fn spawn_in_fresh_process(n: usize) -> (f64, f64) {
+/// Runs the spawn measurement in a new OS process, so that memory freed by an earlier run (and
+/// kept by the allocator) does not hide the cost of the next. Returns (cold rate, bytes per
+/// process, warm rate).
+///
+/// "Cold" is the first million in a fresh OS process: every page is new and the kernel's
+/// page faults (zeroing, sometimes compacting for huge pages) are part of the time; on this
+/// machine they swing the figure by 2-4x between runs. "Warm" spawns the same number again after
+/// the first ones exited, on memory the allocator kept: the runtime's own cost.
+fn spawn_in_fresh_process(n: usize) -> (f64, f64, f64) {
     let exe = std::env::current_exe().expect("the benchmark binary knows its own path");
     let output = std::process::Command::new(exe)
         .arg("--child-spawn")
@@ -125,6 +143,7 @@ fn spawn_in_fresh_process(n: usize) -> (f64, f64) {
         .split_whitespace()
         .map(|f| f.parse::<f64>().unwrap_or(f64::NAN));
     (
+        fields.next().unwrap_or(f64::NAN),
         fields.next().unwrap_or(f64::NAN),
         fields.next().unwrap_or(f64::NAN),
     )

@@ -28,7 +28,7 @@ use std::sync::{Arc, Weak};
 use parking_lot::RwLock;
 
 use crate::pid::Pid;
-use crate::process::{add_exit_hook, is_alive};
+use crate::process::{add_exit_hook, is_alive, try_send, SendError};
 
 /// Whether a key names one process or many.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -192,6 +192,23 @@ where
             for (pid, value) in holders {
                 f(*pid, value);
             }
+        }
+    }
+
+    /// Sends `message` to the process holding `key`: the `via` form of sending by name
+    /// (Elixir's `{:via, Registry, {registry, key}}`). A key nobody holds is an error, as for
+    /// [`crate::send_named`]; in a duplicate registry the first holder receives it (use
+    /// [`Registry::dispatch`] to reach them all).
+    pub fn send<M: Send + 'static>(&self, key: &K, message: M) -> Result<(), SendError<M>>
+    where
+        K: std::fmt::Debug,
+    {
+        match self.whereis(key) {
+            Some(pid) => try_send(pid.assume_type::<M>(), message),
+            None => Err(SendError::NotRegistered {
+                name: Arc::from(format!("{key:?}")),
+                message,
+            }),
         }
     }
 

@@ -334,3 +334,19 @@ async fn many_processes_register_concurrently() {
     assert_eq!(unique.count(), 0);
     assert_eq!(topics.count(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_send_reaches_the_key_holder_like_a_via_name() {
+    let registry: Registry<String, ()> = Registry::new(Keys::Unique);
+    let (got, error) = in_process(move |mut ctx: Context<u32>| async move {
+        registry
+            .register(ctx.pid(), "via-key".to_string(), ())
+            .unwrap();
+        registry.send(&"via-key".to_string(), 7u32).unwrap();
+        let error = registry.send(&"nobody".to_string(), 8u32).unwrap_err();
+        (next_user(&mut ctx).await, error)
+    })
+    .await;
+    assert_eq!(got, 7);
+    assert!(matches!(error, SendError::NotRegistered { message: 8, .. }));
+}
