@@ -3,6 +3,7 @@
 //! A lock-free map (papaya) so that a send looks its receiver up without writing to shared memory:
 //! two senders feeding one process never contend on the table, only on the mailbox.
 
+use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
 
 use crate::cell::AnyCell;
@@ -32,14 +33,42 @@ pub(crate) fn lookup(pid: Pid) -> Option<Arc<dyn AnyCell>> {
     table().pin().get(&pid.id()).cloned()
 }
 
+/// How many recently used records each thread keeps at hand.
+const RECENT_SLOTS: usize = 4;
+
+thread_local! {
+    /// The records this thread sent to last. A process usually talks to the same few others, so
+    /// this spares most sends the table lookup. A record found here may belong to a process that
+    /// has exited since: that is harmless, because pids are never reused and a dead record says
+    /// so (its mailbox is closed, it is marked not alive), exactly as a fresh lookup would.
+    static RECENT: RefCell<[(u64, Option<Arc<dyn AnyCell>>); RECENT_SLOTS]> =
+        const { RefCell::new([(0, None), (0, None), (0, None), (0, None)]) };
+}
+
 /// Runs `f` on the record of a local pid without touching its reference count (the hot path of
-/// `send`).
+/// `send`); `None` if the table has no such process. The record may be of a process that exited
+/// since this thread cached it, so `f` must check what it relies on (a closed mailbox, the
+/// `alive` flag), as every caller does. `f` may itself send (it runs under a shared
+/// borrow of the thread's cache, which nested sends can read but not update).
 pub(crate) fn with<R>(pid: Pid, f: impl FnOnce(&dyn AnyCell) -> R) -> Option<R> {
     if !pid.is_local() {
         return None;
     }
-    let guard = table().pin();
-    guard.get(&pid.id()).map(|cell| f(&**cell))
+    let id = pid.id();
+    RECENT.with(|recent| {
+        if let Ok(entries) = recent.try_borrow() {
+            if let Some((_, Some(cell))) = entries.iter().find(|(slot, _)| *slot == id) {
+                return Some(f(&**cell));
+            }
+        }
+        let cell = lookup(pid)?;
+        let result = f(&*cell);
+        if let Ok(mut entries) = recent.try_borrow_mut() {
+            entries.rotate_right(1);
+            entries[0] = (id, Some(cell));
+        }
+        Some(result)
+    })
 }
 
 pub(crate) fn len() -> usize {

@@ -130,3 +130,17 @@ async fn linking_to_a_pid_of_another_node_gives_exit_noconnection() {
         other => panic!("expected Exit, got {other:?}"),
     }
 }
+
+/// One thread (current_thread runtime), so the second send surely meets the record the first
+/// one left in the thread's cache of recent receivers: a stale entry must behave like a dead pid.
+#[tokio::test(flavor = "current_thread")]
+async fn a_send_to_a_process_that_died_since_the_last_send_is_dropped() {
+    let addr = idle::<u32>();
+    let exited = exit_watch(addr);
+    send(addr, 0);
+    assert_eq!(exited.await, ExitReason::Normal);
+    assert!(grove::process::try_send(addr, 1).is_ok());
+    assert!(!is_alive(addr.pid()));
+    assert!(grove::process::process_info(addr.pid()).is_none());
+    assert!(grove::process::whereis_addr::<u32>("never-registered").is_none());
+}
