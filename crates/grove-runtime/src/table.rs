@@ -36,12 +36,15 @@ pub(crate) fn lookup(pid: Pid) -> Option<Arc<dyn AnyCell>> {
 /// How many recently used records each thread keeps at hand.
 const RECENT_SLOTS: usize = 4;
 
+/// A cached record: the process's serial number and its record.
+type RecentEntry = (u64, Option<Arc<dyn AnyCell>>);
+
 thread_local! {
     /// The records this thread sent to last. A process usually talks to the same few others, so
     /// this spares most sends the table lookup. A record found here may belong to a process that
     /// has exited since: that is harmless, because pids are never reused and a dead record says
     /// so (its mailbox is closed, it is marked not alive), exactly as a fresh lookup would.
-    static RECENT: RefCell<[(u64, Option<Arc<dyn AnyCell>>); RECENT_SLOTS]> =
+    static RECENT: RefCell<[RecentEntry; RECENT_SLOTS]> =
         const { RefCell::new([(0, None), (0, None), (0, None), (0, None)]) };
 }
 
