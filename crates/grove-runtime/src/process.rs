@@ -255,8 +255,14 @@ where
     // Build the future before the process becomes visible anywhere: if `f` panics, nothing was
     // registered, linked or inserted that would need taking down.
     let fut = f(Context::new(cell.clone()));
+    // In the table before the name is visible, so a message sent to the name at once is queued,
+    // not taken for a message to a dead process.
+    table::insert(cell.clone());
     if let Some(name) = &options.name {
-        names::claim(name.clone(), pid)?;
+        if let Err(error) = names::claim(name.clone(), pid) {
+            table::remove(pid);
+            return Err(error);
+        }
     }
     if let Some(parent) = parent {
         if options.link || monitor.is_some() {
@@ -270,7 +276,6 @@ where
             }
         }
     }
-    table::insert(cell.clone());
     runtime.spawn(ProcessTask::new(cell, fut));
     Ok(Spawned {
         addr: pid.assume_type(),
