@@ -236,11 +236,14 @@ impl<M: Send + 'static> Context<M> {
         if self.cell.mailbox.take_into(&mut self.local, cx.waker()) {
             true
         } else {
-            self.cell.shared.set_status(Status::Waiting);
-            self.cell
-                .shared
-                .large_mailbox_reported
-                .store(false, Ordering::Relaxed);
+            let shared = &self.cell.shared;
+            shared.set_status(Status::Waiting);
+            // Caught up with the mailbox: a later flood may be reported again.
+            if shared.large_mailbox_reported.load(Ordering::Relaxed) {
+                shared
+                    .large_mailbox_reported
+                    .store(false, Ordering::Relaxed);
+            }
             false
         }
     }

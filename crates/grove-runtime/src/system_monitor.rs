@@ -155,11 +155,17 @@ impl Watch {
     }
 }
 
-/// Called after a push left `len` messages in the mailbox of `shared`.
+/// Called after a push left `len` messages in the mailbox of `shared`: one load and a compare on
+/// the hot path of every send.
+#[inline]
 pub(crate) fn check_mailbox(shared: &Shared, len: usize) {
-    if len < LARGE_MAILBOX.load(Ordering::Relaxed) {
-        return;
+    if len >= LARGE_MAILBOX.load(Ordering::Relaxed) {
+        report_large_mailbox(shared, len);
     }
+}
+
+#[cold]
+fn report_large_mailbox(shared: &Shared, len: usize) {
     if shared.large_mailbox_reported.swap(true, Ordering::Relaxed) {
         return;
     }
