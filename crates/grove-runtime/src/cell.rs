@@ -39,7 +39,8 @@ pub(crate) struct Relations {
     /// Monitors this process holds: reference -> watched process.
     pub(crate) monitoring: HashMap<Ref, Pid>,
     pub(crate) timers: HashMap<Ref, TimerEntry>,
-    pub(crate) exit_hooks: Vec<ExitHook>,
+    /// Hooks by id, so that one can be removed before it runs (an abandoned `await_exit`).
+    pub(crate) exit_hooks: Vec<(u64, ExitHook)>,
 }
 
 /// What other processes may change about a process, behind one short lock.

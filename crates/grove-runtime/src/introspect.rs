@@ -52,6 +52,9 @@ pub struct ProcessInfo {
     pub function: &'static str,
     /// Timers aimed at it.
     pub timers: usize,
+    /// Watchers of its exit other than links and monitors: pending `await_exit` calls and the
+    /// keyed registries it is in.
+    pub exit_watchers: usize,
     /// An estimate of the memory it holds, in bytes: its record, its future's state, its
     /// mailbox's buffers and its relations. Heap memory its own data points to is not counted.
     pub memory: usize,
@@ -70,7 +73,9 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     if !control.alive {
         return None;
     }
-    let (links, monitors, monitored_by, timers, relations_memory) = match &control.rel {
+    let (links, monitors, monitored_by, timers, exit_watchers, relations_memory) = match &control
+        .rel
+    {
         Some(rel) => {
             let mut links: Vec<Pid> = rel.links.iter().copied().collect();
             links.sort_unstable();
@@ -81,7 +86,15 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
                 + (rel.monitoring.capacity() + rel.monitored_by.capacity())
                     * std::mem::size_of::<(Ref, Pid)>()
                 + rel.timers.capacity() * 64;
-            (links, monitors, monitored_by, rel.timers.len(), memory)
+            let watchers = rel.exit_hooks.len();
+            (
+                links,
+                monitors,
+                monitored_by,
+                rel.timers.len(),
+                watchers,
+                memory,
+            )
         }
         None => Default::default(),
     };
@@ -105,6 +118,7 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
         started_at: shared.started_at,
         function: shared.function,
         timers,
+        exit_watchers,
         memory,
     })
 }

@@ -384,23 +384,42 @@ pub fn is_alive(pid: Pid) -> bool {
 
 /// Waits until the process `pid` exits and returns its exit reason (`noproc` if it is not
 /// alive). Works from anywhere, including outside processes: the way a `main` or a test waits
-/// for a process.
+/// for a process. Dropping the future (a timeout, a `select!`) stops the watch.
 pub async fn await_exit(pid: Pid) -> ExitReason {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let hook: crate::cell::ExitHook = Box::new(move |_, reason| {
         let _ = tx.send(reason.clone());
     });
-    if add_exit_hook(pid, hook).is_err() {
+    let Ok(id) = add_exit_hook(pid, hook) else {
         return ExitReason::NoProc;
-    }
+    };
+    let _watch = RemoveHookOnDrop { pid, id };
     rx.await.unwrap_or(ExitReason::NoProc)
 }
 
-/// Runs `hook` when `pid` exits; hands it back if the process is not alive.
+/// Removes an exit hook that is no longer wanted (a no-op once the process has exited).
+struct RemoveHookOnDrop {
+    pid: Pid,
+    id: u64,
+}
+
+impl Drop for RemoveHookOnDrop {
+    fn drop(&mut self) {
+        if let Some(cell) = table::lookup(self.pid) {
+            let mut control = cell.shared().control.lock();
+            if let Some(rel) = control.rel.as_mut() {
+                rel.exit_hooks.retain(|(id, _)| *id != self.id);
+            }
+        }
+    }
+}
+
+/// Runs `hook` when `pid` exits and returns the hook's id; hands the hook back if the process
+/// is not alive.
 pub(crate) fn add_exit_hook(
     pid: Pid,
     hook: crate::cell::ExitHook,
-) -> Result<(), crate::cell::ExitHook> {
+) -> Result<u64, crate::cell::ExitHook> {
     let Some(cell) = table::lookup(pid) else {
         return Err(hook);
     };
@@ -408,8 +427,9 @@ pub(crate) fn add_exit_hook(
     if !control.alive {
         return Err(hook);
     }
-    control.rel().exit_hooks.push(hook);
-    Ok(())
+    let id = next_serial();
+    control.rel().exit_hooks.push((id, hook));
+    Ok(id)
 }
 
 /// Runs blocking code on tokio's blocking pool and returns its result, so the process does not

@@ -282,7 +282,7 @@ pub(crate) fn notify_departure(departure: Departure, reason: &ExitReason, lookup
             }
         }
     }
-    for hook in exit_hooks {
+    for (_, hook) in exit_hooks {
         hook(pid, reason);
     }
 }

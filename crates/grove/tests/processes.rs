@@ -371,6 +371,21 @@ async fn await_exit_returns_the_exit_reason() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abandoned_await_exit_leaves_no_watcher_behind() {
+    let addr = idle::<()>();
+    for _ in 0..100 {
+        let waited = tokio::time::timeout(Duration::from_millis(1), await_exit(addr.pid())).await;
+        assert!(waited.is_err(), "the idle process is still alive");
+    }
+    let info = process_info(addr.pid()).expect("the idle process is alive");
+    assert_eq!(info.exit_watchers, 0);
+    let exited = exit_watch(addr);
+    assert_eq!(process_info(addr.pid()).map(|i| i.exit_watchers), Some(1));
+    send(addr, ());
+    assert_eq!(exited.await, ExitReason::Normal);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn await_exit_of_a_dead_pid_is_noproc() {
     let addr = idle::<()>();
     let exited = exit_watch(addr);
