@@ -210,14 +210,7 @@ mod tests {
 #[cfg(all(test, grove_loom))]
 mod loom_tests {
     use super::*;
-
-    /// loom with a preemption bound: exhaustive up to 3 preemptions per execution, which finds
-    /// the known classes of concurrency bugs while keeping the run to seconds.
-    fn model(f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(f);
-    }
+    use crate::sync::loom_model as model;
     use loom::sync::Arc;
 
     /// Two senders and a receiver: every item arrives exactly once, each sender's in order,

@@ -386,15 +386,37 @@ pub fn is_alive(pid: Pid) -> bool {
 /// alive). Works from anywhere, including outside processes: the way a `main` or a test waits
 /// for a process. Dropping the future (a timeout, a `select!`) stops the watch.
 pub async fn await_exit(pid: Pid) -> ExitReason {
-    let (tx, rx) = tokio::sync::oneshot::channel();
+    match watch_exit(pid) {
+        Some(watch) => watch.wait().await,
+        None => ExitReason::NoProc,
+    }
+}
+
+/// A watch on a process's exit, installed when created; dropping it removes it.
+pub(crate) struct ExitWatch {
+    exited: tokio::sync::oneshot::Receiver<ExitReason>,
+    _remove: RemoveHookOnDrop,
+}
+
+impl ExitWatch {
+    /// The exit reason, once the process has exited.
+    pub(crate) async fn wait(self) -> ExitReason {
+        let ExitWatch { exited, _remove } = self;
+        exited.await.unwrap_or(ExitReason::NoProc)
+    }
+}
+
+/// Starts watching `pid`'s exit now (not at the first poll); `None` if it is not alive.
+pub(crate) fn watch_exit(pid: Pid) -> Option<ExitWatch> {
+    let (tx, exited) = tokio::sync::oneshot::channel();
     let hook: crate::cell::ExitHook = Box::new(move |_, reason| {
         let _ = tx.send(reason.clone());
     });
-    let Ok(id) = add_exit_hook(pid, hook) else {
-        return ExitReason::NoProc;
-    };
-    let _watch = RemoveHookOnDrop { pid, id };
-    rx.await.unwrap_or(ExitReason::NoProc)
+    let id = add_exit_hook(pid, hook).ok()?;
+    Some(ExitWatch {
+        exited,
+        _remove: RemoveHookOnDrop { pid, id },
+    })
 }
 
 /// Removes an exit hook that is no longer wanted (a no-op once the process has exited).

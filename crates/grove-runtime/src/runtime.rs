@@ -16,7 +16,7 @@ use std::future::Future;
 
 use crate::context::Context;
 use crate::exit::{ExitReason, IntoExitReason};
-use crate::process::{add_exit_hook, spawn};
+use crate::process::{spawn, watch_exit};
 
 /// Runs `f` as the first process on a new tokio multi-thread runtime (one worker per core) and
 /// returns its exit reason once it exits. Other processes still running then are stopped with
@@ -42,7 +42,7 @@ where
     crate::panics::install_panic_hook();
     runtime.block_on(async move {
         // The first process waits for `start` until its exit is watched: a short one could
-        // otherwise finish before `await_exit` looks, which would report `noproc`.
+        // otherwise finish before the watch is set, which would report `noproc`.
         let (start, started) = tokio::sync::oneshot::channel::<()>();
         let first = spawn(move |ctx: Context<M>| {
             let body = f(ctx);
@@ -51,14 +51,10 @@ where
                 body.await
             }
         });
-        let (tx, exited) = tokio::sync::oneshot::channel();
-        let hook: crate::cell::ExitHook = Box::new(move |_, reason| {
-            let _ = tx.send(reason.clone());
-        });
-        if add_exit_hook(first.pid(), hook).is_err() {
+        let Some(watch) = watch_exit(first.pid()) else {
             return ExitReason::NoProc;
-        }
+        };
         let _ = start.send(());
-        exited.await.unwrap_or(ExitReason::NoProc)
+        watch.wait().await
     })
 }

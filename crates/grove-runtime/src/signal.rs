@@ -290,16 +290,9 @@ pub(crate) fn notify_departure(departure: Departure, reason: &ExitReason, lookup
 #[cfg(all(test, grove_loom))]
 mod loom_tests {
     use super::*;
-
-    /// loom with a preemption bound: exhaustive up to 3 preemptions per execution, which finds
-    /// the known classes of concurrency bugs while keeping the run to seconds.
-    fn model(f: impl Fn() + Sync + Send + 'static) {
-        let mut builder = loom::model::Builder::new();
-        builder.preemption_bound = Some(3);
-        builder.check(f);
-    }
     use crate::cell::{CellInit, ProcessCell};
     use crate::message::Message;
+    use crate::sync::loom_model as model;
     use std::collections::VecDeque;
 
     type Cells = Vec<Arc<dyn AnyCell>>;

@@ -29,3 +29,12 @@ impl<T> Mutex<T> {
         }
     }
 }
+
+/// loom with a preemption bound: exhaustive up to 3 preemptions per execution, which finds the
+/// known classes of concurrency bugs while keeping the run to seconds.
+#[cfg(all(test, grove_loom))]
+pub(crate) fn loom_model(f: impl Fn() + Sync + Send + 'static) {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(3);
+    builder.check(f);
+}

@@ -65,8 +65,9 @@ fn start<M: Send + 'static>(
         return timer; // the destination is gone: the timer is born cancelled, as in Erlang
     };
     let deadline = Instant::now() + delay;
-    let active = period.map(|_| Arc::new(parking_lot::Mutex::new(true)));
-    let task_active = active.clone();
+    // An interval's ticks and `cancel_timer` meet on this flag (see `TimerEntry::active`).
+    let interval = period.map(|period| (period, Arc::new(parking_lot::Mutex::new(true))));
+    let active = interval.as_ref().map(|(_, active)| active.clone());
     let mut control = cell.shared().control.lock();
     if !control.alive {
         return timer;
@@ -79,25 +80,23 @@ fn start<M: Send + 'static>(
         let mut next = deadline;
         loop {
             tokio::time::sleep_until(next).await;
-            match period {
+            match &interval {
                 None => {
                     if take(timer).is_some() {
                         fire(dest);
                     }
                     return;
                 }
-                Some(period) => {
-                    next += period;
+                Some((period, active)) => {
+                    next += *period;
                     if !reschedule(timer, next) {
                         return;
                     }
-                    if let Some(active) = &task_active {
-                        let active = active.lock();
-                        if !*active {
-                            return;
-                        }
-                        fire(dest);
+                    let active = active.lock();
+                    if !*active {
+                        return;
                     }
+                    fire(dest);
                 }
             }
         }
