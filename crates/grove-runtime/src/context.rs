@@ -107,6 +107,15 @@ impl<M: Send + 'static> Context<M> {
         self.cell.mailbox.len()
     }
 
+    /// Gives back the memory the mailbox's buffers hold beyond what the waiting messages need:
+    /// after a burst, a process that will now sit idle for a long time stops holding the burst's
+    /// peak. This is the part of Erlang's `hibernate` that applies to Grove: a process's own
+    /// state is the program's to shrink.
+    pub fn shrink_mailbox(&mut self) {
+        self.local.shrink_to_fit();
+        self.cell.mailbox.shrink();
+    }
+
     /// Sets whether this process traps exits. Trapping turns exit signals from links (and
     /// `exit/2`) into [`Message::Exit`] messages instead of killing the process, except an
     /// explicit [`ExitReason::Kill`]. Returns the previous setting.

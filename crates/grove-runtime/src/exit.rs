@@ -55,6 +55,13 @@ impl ExitReason {
         ExitReason::Error(Arc::from(reason.to_string()))
     }
 
+    /// The reason for a panic caught with `catch_unwind`: [`ExitReason::Panic`] with its message.
+    /// For code that catches a panic inside a process and then exits with it (a behaviour that
+    /// must clean up first, as a `GenServer` calls `terminate`).
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> ExitReason {
+        ExitReason::Panic(panic_message(payload))
+    }
+
     /// `normal` and `shutdown` are the reasons a supervisor does not count as a crash; every other
     /// reason is abnormal. This decides whether a link kills a process that does not trap exits
     /// (only `normal` is harmless there).

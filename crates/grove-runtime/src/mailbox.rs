@@ -134,6 +134,11 @@ impl<T> Mailbox<T> {
         std::mem::take(&mut inbox.queue)
     }
 
+    /// Gives back the memory the shared queue holds beyond what it needs now.
+    pub(crate) fn shrink(&self) {
+        self.inbox.lock().queue.shrink_to_fit();
+    }
+
     /// Removes queued items for which `remove` is true (the receiver's buffer is the caller's).
     pub(crate) fn purge(&self, mut remove: impl FnMut(&T) -> bool) {
         let mut inbox = self.inbox.lock();

@@ -82,14 +82,15 @@ impl SpawnOptions {
     }
 
     /// Links the new process to the spawning one, atomically (Erlang's `spawn_link`).
-    /// Only from inside a process ([`Context::spawn_opt`]).
+    /// Only from inside a process: [`Context::spawn_opt`], or [`spawn_opt`] called by code running
+    /// in a process.
     pub fn link(mut self, link: bool) -> Self {
         self.link = link;
         self
     }
 
     /// Monitors the new process from the spawning one, atomically (Erlang's `spawn_monitor`).
-    /// Only from inside a process ([`Context::spawn_opt`]).
+    /// Only from inside a process, as [`SpawnOptions::link`].
     pub fn monitor(mut self, monitor: bool) -> Self {
         self.monitor = monitor;
         self
@@ -199,6 +200,11 @@ where
 }
 
 /// Spawns a process with options (a name, trapping exits, a mailbox bound).
+///
+/// Called from code running inside a process (see [`crate::self_pid`]), that process is the
+/// parent: [`SpawnOptions::link`] and [`SpawnOptions::monitor`] link it to or let it monitor the
+/// new process, as [`Context::spawn_opt`] does. Outside processes they fail with
+/// [`SpawnError::NoParent`].
 pub fn spawn_opt<M, F, Fut>(options: SpawnOptions, f: F) -> Result<Spawned<M>, SpawnError>
 where
     M: Send + 'static,
@@ -206,7 +212,11 @@ where
     Fut: Future + Send + 'static,
     Fut::Output: IntoExitReason,
 {
-    spawn_inner(None, options, f)
+    let parent = match crate::current::self_pid() {
+        Some(pid) if options.link || options.monitor => table::lookup(pid),
+        _ => None,
+    };
+    spawn_inner(parent.as_deref(), options, f)
 }
 
 pub(crate) fn spawn_inner<M, F, Fut>(
@@ -227,10 +237,13 @@ where
         return Err(SpawnError::NoParent);
     }
     let pid = Pid::new_local(next_serial());
-    let parent_pid = parent.map(|p| p.shared().pid);
+    // For introspection, the parent is the spawning process, with or without a `Context`.
+    let parent_pid = parent
+        .map(|p| p.shared().pid)
+        .or_else(crate::current::self_pid);
     let monitor = options.monitor.then(Ref::new);
     let rel = match parent_pid {
-        Some(parent_pid) if options.link || options.monitor => {
+        Some(parent_pid) if parent.is_some() && (options.link || options.monitor) => {
             let mut rel = Relations::default();
             if options.link {
                 rel.links.insert(parent_pid);
@@ -387,27 +400,47 @@ pub fn is_alive(pid: Pid) -> bool {
 /// for a process. Dropping the future (a timeout, a `select!`) stops the watch.
 pub async fn await_exit(pid: Pid) -> ExitReason {
     match watch_exit(pid) {
-        Some(watch) => watch.wait().await,
+        Some(watch) => watch.await,
         None => ExitReason::NoProc,
     }
 }
 
-/// A watch on a process's exit, installed when created; dropping it removes it.
-pub(crate) struct ExitWatch {
+/// A watch on one process's exit, from [`watch_exit`]: a future that resolves to the exit
+/// reason. It is installed when created, not when first polled, so an exit in between is not
+/// missed; dropping it removes it. Unlike a monitor it needs no mailbox, so any code (a caller
+/// waiting for a reply, a test, `main`) can use it.
+#[must_use = "a watch does nothing unless awaited"]
+pub struct ExitWatch {
     exited: tokio::sync::oneshot::Receiver<ExitReason>,
     _remove: RemoveHookOnDrop,
 }
 
-impl ExitWatch {
-    /// The exit reason, once the process has exited.
-    pub(crate) async fn wait(self) -> ExitReason {
-        let ExitWatch { exited, _remove } = self;
-        exited.await.unwrap_or(ExitReason::NoProc)
+impl std::future::Future for ExitWatch {
+    type Output = ExitReason;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<ExitReason> {
+        std::pin::Pin::new(&mut self.exited)
+            .poll(cx)
+            .map(|reason| reason.unwrap_or(ExitReason::NoProc))
     }
 }
 
-/// Starts watching `pid`'s exit now (not at the first poll); `None` if it is not alive.
-pub(crate) fn watch_exit(pid: Pid) -> Option<ExitWatch> {
+impl fmt::Debug for ExitWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExitWatch")
+            .field("pid", &self._remove.pid)
+            .finish()
+    }
+}
+
+/// Starts watching `pid`'s exit now and returns a future of its exit reason; `None` if `pid` is
+/// not a live local process. This is what [`await_exit`] uses; keep the watch when you must
+/// start watching before doing something that could make the process exit (sending it a
+/// request, say) and await it afterwards.
+pub fn watch_exit(pid: Pid) -> Option<ExitWatch> {
     let (tx, exited) = tokio::sync::oneshot::channel();
     let hook: crate::cell::ExitHook = Box::new(move |_, reason| {
         let _ = tx.send(reason.clone());

@@ -55,6 +55,6 @@ where
             return ExitReason::NoProc;
         };
         let _ = start.send(());
-        watch.wait().await
+        watch.await
     })
 }

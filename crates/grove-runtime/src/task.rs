@@ -97,10 +97,12 @@ where
         shared.set_status(Status::Running);
         let watch = system_monitor::long_handler_watch();
         let in_process = crate::panics::InProcess::enter();
+        let running = crate::current::Running::enter(shared.pid);
         let polled = catch_unwind(AssertUnwindSafe(|| match this.fut.as_mut().as_pin_mut() {
             Some(fut) => fut.poll(cx),
             None => Poll::Pending,
         }));
+        drop(running);
         drop(in_process);
         if let Some(watch) = watch {
             watch.finish(shared.pid, shared.function);

@@ -1,0 +1,455 @@
+//! `GenServer`: a process that owns some state and serves requests to it, as OTP's `gen_server`.
+//!
+//! The state is the type that implements [`GenServer`]; its callbacks handle calls (a request
+//! and a reply), casts (a request, no reply) and info (anything else: timers, `Down`, trapped
+//! exits, plain messages). [`Server`] is the handle others use: `Copy`, typed, as small as a pid.
+//!
+//! ```
+//! use grove_otp::prelude::*;
+//!
+//! #[derive(Default)]
+//! struct Counter {
+//!     count: u64,
+//! }
+//!
+//! enum Op {
+//!     Get,
+//!     Add(u64),
+//! }
+//!
+//! impl GenServer for Counter {
+//!     type Call = Op;
+//!     type Reply = u64;
+//!     type Cast = u64;
+//!     type Info = ();
+//!
+//!     async fn handle_call(&mut self, op: Op, from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
+//!         if let Op::Add(n) = op {
+//!             self.count += n;
+//!         }
+//!         from.reply(self.count);
+//!     }
+//!
+//!     async fn handle_cast(&mut self, n: u64, _: &mut ServerContext<Self>) {
+//!         self.count += n;
+//!     }
+//! }
+//!
+//! grove_runtime::run(|_: grove_runtime::Context<()>| async {
+//!     let counter = Server::start_link(Counter::default()).await?;
+//!     counter.cast(2);
+//!     assert_eq!(counter.call(Op::Add(3)).await?, 5);
+//!     assert_eq!(counter.call(Op::Get).await?, 5);
+//!     counter.stop(ExitReason::Normal).await?;
+//!     Ok::<(), ExitReason>(())
+//! });
+//! ```
+//!
+//! A server that answers later keeps the [`ReplyTo`] and replies when it can (OTP's `noreply` and
+//! `gen_server:reply`). Calls time out after [`DEFAULT_CALL_TIMEOUT`] (5 s, as in OTP) unless
+//! [`Server::call_timeout`] says otherwise, and fail cleanly when the server is not running or
+//! exits first; a late reply is dropped, never delivered to the caller's mailbox.
+
+mod call;
+mod context;
+mod run;
+
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use grove_runtime::{
+    send, spawn_opt, watch_exit, Addr, Down, Exit, ExitReason, Pid, SpawnError, SpawnOptions,
+};
+use tokio::sync::oneshot;
+
+pub use call::{CallError, ReplyTo, DEFAULT_CALL_TIMEOUT};
+pub use context::ServerContext;
+
+use crate::start::StartError;
+
+/// A server's state and callbacks. Every callback has a default except where a server must say
+/// what it does; the defaults follow Elixir's `use GenServer`.
+///
+/// Callbacks are `async` and run one at a time, in the server's process: while one runs (and
+/// awaits), the next message waits. A panic in a callback stops the server with the panic as
+/// its reason, after `terminate`.
+pub trait GenServer: Sized + Send + 'static {
+    /// Requests that get a reply.
+    type Call: Send + 'static;
+    /// The reply to a call.
+    type Reply: Send + 'static;
+    /// Requests that get no reply; also what [`ServerContext::continue_with`] carries.
+    type Cast: Send + 'static;
+    /// Other messages: sent with [`Server::send`], or by timers from
+    /// [`ServerContext::send_after`].
+    type Info: Send + 'static;
+
+    /// Runs in the new process before the starter is released. An error stops the server with
+    /// that reason and is what the starter gets back. Keep it short: slow setup belongs in
+    /// `handle_continue`, requested here with [`ServerContext::continue_with`].
+    fn init(
+        &mut self,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = Result<(), ExitReason>> + Send {
+        let _ = ctx;
+        async { Ok(()) }
+    }
+
+    /// Handles a call. Answer through `from`, now or later.
+    /// The default stops the server: a call it does not expect is a bug to hear about.
+    fn handle_call(
+        &mut self,
+        request: Self::Call,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        drop((request, from));
+        ctx.stop(ExitReason::error(format!(
+            "{} got a call but does not implement handle_call",
+            std::any::type_name::<Self>()
+        )));
+        async {}
+    }
+
+    /// Handles a cast. The default stops the server, as for calls.
+    fn handle_cast(
+        &mut self,
+        request: Self::Cast,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        drop(request);
+        ctx.stop(ExitReason::error(format!(
+            "{} got a cast but does not implement handle_cast",
+            std::any::type_name::<Self>()
+        )));
+        async {}
+    }
+
+    /// Handles everything else. The default logs the message's kind and carries on, as
+    /// Elixir's does.
+    fn handle_info(
+        &mut self,
+        info: Info<Self::Info>,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        tracing::warn!(
+            server = %ctx.pid(),
+            kind = info.kind(),
+            "{} got a message it does not handle (implement handle_info)",
+            std::any::type_name::<Self>()
+        );
+        async {}
+    }
+
+    /// Runs what [`ServerContext::continue_with`] asked for, before the next message. The
+    /// default handles it as a cast.
+    fn handle_continue(
+        &mut self,
+        next: Self::Cast,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        self.handle_cast(next, ctx)
+    }
+
+    /// Runs when the server stops: asked by a callback ([`ServerContext::stop`]), by
+    /// [`Server::stop`], by a panic in a callback, or by its parent's exit while trapping exits.
+    /// Not when it is killed by a link without trapping, or with `Kill`: as in OTP, cleanup that
+    /// must always happen belongs in a trapping server or in `Drop`.
+    fn terminate(
+        &mut self,
+        reason: &ExitReason,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = ()> + Send {
+        let _ = (reason, ctx);
+        async {}
+    }
+}
+
+/// A message for `handle_info`.
+#[derive(Debug)]
+pub enum Info<I> {
+    /// A message sent with [`Server::send`] or a timer.
+    Message(I),
+    /// A monitored process exited.
+    Down(Down),
+    /// A linked process exited and this server traps exits.
+    Exit(Exit),
+    /// No message arrived within [`ServerContext::idle_timeout`].
+    Timeout,
+}
+
+impl<I> Info<I> {
+    fn kind(&self) -> &'static str {
+        match self {
+            Info::Message(_) => "message",
+            Info::Down(_) => "down",
+            Info::Exit(_) => "exit",
+            Info::Timeout => "timeout",
+        }
+    }
+}
+
+/// What a server's mailbox holds. Opaque: build messages through [`Server`].
+pub struct Envelope<S: GenServer>(pub(crate) Request<S>);
+
+pub(crate) enum Request<S: GenServer> {
+    Call(S::Call, ReplyTo<S::Reply>),
+    Cast(S::Cast),
+    Info(S::Info),
+    Stop(ExitReason),
+}
+
+impl<S: GenServer> Envelope<S> {
+    fn info(info: S::Info) -> Self {
+        Envelope(Request::Info(info))
+    }
+}
+
+/// A handle on a running server: `Copy`, typed by the server's state type, the size of a pid.
+pub struct Server<S: GenServer> {
+    addr: Addr<Envelope<S>>,
+    _server: PhantomData<fn() -> S>,
+}
+
+impl<S: GenServer> Clone for Server<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: GenServer> Copy for Server<S> {}
+
+impl<S: GenServer> PartialEq for Server<S> {
+    fn eq(&self, other: &Self) -> bool {
+        self.addr == other.addr
+    }
+}
+
+impl<S: GenServer> Eq for Server<S> {}
+
+impl<S: GenServer> std::hash::Hash for Server<S> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.addr.hash(state)
+    }
+}
+
+impl<S: GenServer> fmt::Debug for Server<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Server<{}>({})", short_type_name::<S>(), self.pid())
+    }
+}
+
+impl<S: GenServer> From<Server<S>> for Pid {
+    fn from(server: Server<S>) -> Pid {
+        server.pid()
+    }
+}
+
+fn short_type_name<T>() -> &'static str {
+    let name = std::any::type_name::<T>();
+    name.rsplit("::").next().unwrap_or(name)
+}
+
+impl<S: GenServer> Server<S> {
+    pub(crate) fn from_addr(addr: Addr<Envelope<S>>) -> Self {
+        Server {
+            addr,
+            _server: PhantomData,
+        }
+    }
+
+    /// A handle for the server at `pid` (one found in a registry, say). If `pid` is a process of
+    /// another kind, calls fail with [`CallError::WrongType`] and casts are dropped and logged.
+    pub fn from_pid(pid: Pid) -> Self {
+        Self::from_addr(pid.assume_type())
+    }
+
+    /// The server registered as `name`, if one of this type is.
+    pub fn whereis(name: &str) -> Option<Self> {
+        grove_runtime::whereis_addr::<Envelope<S>>(name).map(Self::from_addr)
+    }
+
+    /// The server's pid.
+    pub fn pid(&self) -> Pid {
+        self.addr.pid()
+    }
+
+    /// Starts a server with `state` (not linked) and waits until `init` has run.
+    pub async fn start(state: S) -> Result<Self, StartError> {
+        Self::start_opt(state, StartOptions::new()).await
+    }
+
+    /// Starts a server linked to the calling process and waits until `init` has run. If `init`
+    /// fails, the link is removed before the server exits, so the caller gets the error back
+    /// rather than an exit signal. Outside a process, fails with [`StartError::NoParent`].
+    pub async fn start_link(state: S) -> Result<Self, StartError> {
+        Self::start_opt(state, StartOptions::new().link()).await
+    }
+
+    /// Starts a server with options (a name, a link, a mailbox bound, an init timeout).
+    pub async fn start_opt(state: S, options: StartOptions) -> Result<Self, StartError> {
+        let parent = if options.link {
+            Some(grove_runtime::self_pid().ok_or(StartError::NoParent)?)
+        } else {
+            None
+        };
+        let (ack, acked) = oneshot::channel();
+        let mut spawn = options.spawn.link(options.link);
+        if let Some(name) = options.name {
+            spawn = spawn.name(name);
+        }
+        let via = options.via;
+        let spawned = spawn_opt(spawn, move |process| {
+            run::serve(process, state, parent, via, ack)
+        })
+        .map_err(|error| match error {
+            SpawnError::NameTaken { holder, .. } => StartError::AlreadyStarted(holder),
+            SpawnError::NoParent => StartError::NoParent,
+            SpawnError::NoRuntime => StartError::NoRuntime,
+        })?;
+        let server = Self::from_addr(spawned.addr);
+        crate::start::await_ack(server.pid(), acked, options.timeout).await?;
+        Ok(server)
+    }
+
+    /// Calls the server and waits up to [`DEFAULT_CALL_TIMEOUT`] for the reply.
+    pub async fn call(&self, request: S::Call) -> Result<S::Reply, CallError> {
+        self.call_timeout(request, DEFAULT_CALL_TIMEOUT).await
+    }
+
+    /// Calls the server and waits up to `timeout` for the reply (`Duration::MAX` waits as long
+    /// as the server lives).
+    pub async fn call_timeout(
+        &self,
+        request: S::Call,
+        timeout: Duration,
+    ) -> Result<S::Reply, CallError> {
+        call::call(
+            self.addr,
+            |from| Envelope(Request::Call(request, from)),
+            timeout,
+        )
+        .await
+    }
+
+    /// Sends a request without waiting (OTP's `cast`): never fails, even if the server is gone.
+    pub fn cast(&self, request: S::Cast) {
+        send(self.addr, Envelope(Request::Cast(request)));
+    }
+
+    /// Sends a message to the server's `handle_info`.
+    pub fn send(&self, info: S::Info) {
+        send(self.addr, Envelope::info(info));
+    }
+
+    /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited.
+    /// Fails with [`CallError::NoProc`] if it is not running, or with [`CallError::Exited`] if it
+    /// exited with another reason meanwhile.
+    pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
+        let Some(exited) = watch_exit(self.pid()) else {
+            return Err(CallError::NoProc);
+        };
+        send(self.addr, Envelope(Request::Stop(reason.clone())));
+        match exited.await {
+            exit if exit == reason => Ok(()),
+            other => Err(CallError::Exited(other)),
+        }
+    }
+}
+
+/// How to start a server.
+pub struct StartOptions {
+    link: bool,
+    name: Option<Arc<str>>,
+    via: Option<run::ViaRegistration>,
+    spawn: SpawnOptions,
+    timeout: Duration,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            link: false,
+            name: None,
+            via: None,
+            spawn: SpawnOptions::new(),
+            timeout: Duration::MAX,
+        }
+    }
+}
+
+impl fmt::Debug for StartOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StartOptions")
+            .field("link", &self.link)
+            .field("name", &self.name)
+            .field("via", &self.via.is_some())
+            .field("spawn", &self.spawn)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+impl StartOptions {
+    /// Not linked, no name, an unbounded mailbox, no init timeout.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Links the server to the calling process (what [`Server::start_link`] does).
+    pub fn link(mut self) -> Self {
+        self.link = true;
+        self
+    }
+
+    /// Registers the server under `name` before `init` runs; starting fails with
+    /// [`StartError::AlreadyStarted`] if the name is taken.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Registers the server in `registry` under `key` (with `value`) before `init` runs, as
+    /// Elixir's `{:via, Registry, ...}` names; starting fails with
+    /// [`StartError::AlreadyStarted`] if a unique key is taken.
+    pub fn via<K, V>(
+        mut self,
+        registry: &grove_runtime::registry::Registry<K, V>,
+        key: K,
+        value: V,
+    ) -> Self
+    where
+        K: Eq + std::hash::Hash + Clone + Send + Sync + 'static,
+        V: Send + Sync + 'static,
+    {
+        let registry = registry.clone();
+        self.via = Some(Box::new(move |pid| {
+            match registry.register(pid, key, value) {
+                Ok(()) => Ok(()),
+                Err(grove_runtime::registry::RegistryError::AlreadyRegistered { holder }) => {
+                    Err(StartError::AlreadyStarted(holder))
+                }
+                Err(other) => Err(StartError::Init(ExitReason::error(other))),
+            }
+        }));
+        self
+    }
+
+    /// Spawn options for the server's process (a mailbox bound, say). Its link, monitor and
+    /// name settings are replaced by this type's.
+    pub fn spawn_options(mut self, spawn: SpawnOptions) -> Self {
+        self.spawn = spawn.monitor(false);
+        self
+    }
+
+    /// Gives `init` at most `timeout`; past it the server is killed and starting fails with
+    /// [`StartError::Timeout`]. Without it, the starter waits as long as `init` takes (OTP's
+    /// default).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+}

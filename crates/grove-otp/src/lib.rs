@@ -1,0 +1,20 @@
+//! Grove's OTP behaviours: the ways Grove programs are built out of processes.
+//!
+//! - [`gen_server`]: a process that owns state and serves calls and casts (OTP's `gen_server`).
+//! - [`supervisor`]: restarts children by strategy and intensity, starts and stops them in order.
+//!
+//! They follow OTP's semantics; where Grove differs, `docs/semantics.md` says so and why.
+
+pub mod gen_server;
+mod start;
+
+pub use start::StartError;
+
+/// What a program built on the behaviours imports.
+pub mod prelude {
+    pub use crate::gen_server::{
+        CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
+    };
+    pub use crate::start::StartError;
+    pub use grove_runtime::{ExitReason, Pid};
+}

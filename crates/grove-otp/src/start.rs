@@ -1,0 +1,80 @@
+//! Starting a behaviour's process: the starter waits until the new process says its
+//! initialization is done (OTP's `proc_lib` start protocol), so it learns whether `init`
+//! succeeded before it goes on.
+
+use std::time::Duration;
+
+use grove_runtime::{watch_exit, ExitReason, Pid};
+use tokio::sync::oneshot;
+
+/// Why a server, supervisor or other behaviour did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// Its initialization failed with this reason (an error from `init`, a panic in it, or the
+    /// process being killed while in it). The process has exited.
+    #[error("initialization failed: {0}")]
+    Init(ExitReason),
+    /// The name (or unique registry key) it was to be registered under is held by this process.
+    #[error("already started: the name is held by {0}; use that process or pick another name")]
+    AlreadyStarted(Pid),
+    /// Initialization took longer than the start timeout; the process was killed.
+    #[error("initialization did not finish within {0:?}; the process was killed")]
+    Timeout(Duration),
+    /// A linked start was asked for outside a process: there is nothing to link to.
+    #[error("a linked start needs a calling process; start it from inside a process or use start")]
+    NoParent,
+    /// No tokio runtime is running here.
+    #[error("no tokio runtime is running on this thread; start one with grove::run")]
+    NoRuntime,
+}
+
+impl StartError {
+    /// The exit reason a process that cannot go on without this start exits with.
+    pub fn into_exit_reason(self) -> ExitReason {
+        match self {
+            StartError::Init(reason) => reason,
+            other => ExitReason::error(other),
+        }
+    }
+}
+
+impl From<StartError> for ExitReason {
+    fn from(error: StartError) -> Self {
+        error.into_exit_reason()
+    }
+}
+
+/// The new process's side of the protocol: how its initialization went.
+pub(crate) type Ack = oneshot::Sender<Result<(), StartError>>;
+
+/// The starter's side: waits for the ack from `pid`. On failure it returns only once the process
+/// is gone, so a name it held is free again.
+pub(crate) async fn await_ack(
+    pid: Pid,
+    acked: oneshot::Receiver<Result<(), StartError>>,
+    timeout: Duration,
+) -> Result<(), StartError> {
+    let exited = watch_exit(pid);
+    let gone = || async move {
+        match exited {
+            Some(watch) => watch.await,
+            None => ExitReason::NoProc,
+        }
+    };
+    match tokio::time::timeout(timeout, acked).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(error))) => {
+            gone().await;
+            Err(error)
+        }
+        // Gone without a word: killed, or its future dropped, during initialization.
+        Ok(Err(_)) => Err(StartError::Init(gone().await)),
+        Err(_) => {
+            // As OTP: unlink first, so killing it does not take the starter down too.
+            grove_runtime::unlink(pid);
+            grove_runtime::exit(pid, ExitReason::Kill);
+            gone().await;
+            Err(StartError::Timeout(timeout))
+        }
+    }
+}

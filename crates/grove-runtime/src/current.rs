@@ -1,0 +1,63 @@
+//! Which process this thread is running right now: Erlang's `self()` for code that has no
+//! [`crate::Context`] at hand (a library function called from a process, a behaviour's
+//! `start_link`).
+//!
+//! ```
+//! use grove_runtime::{run, self_pid, Context};
+//!
+//! run(|ctx: Context<()>| async move {
+//!     assert_eq!(self_pid(), Some(ctx.pid()));
+//! });
+//! assert_eq!(self_pid(), None);
+//! ```
+
+use std::cell::Cell;
+
+use crate::pid::Pid;
+
+thread_local! {
+    static CURRENT: Cell<Option<Pid>> = const { Cell::new(None) };
+}
+
+/// The pid of the process this code runs in, or `None` outside processes (in `main`, in a plain
+/// tokio task, on the blocking pool).
+pub fn self_pid() -> Option<Pid> {
+    CURRENT.with(Cell::get)
+}
+
+/// Marks this thread as running `pid` for the guard's lifetime (one poll of its future).
+pub(crate) struct Running(Option<Pid>);
+
+impl Running {
+    pub(crate) fn enter(pid: Pid) -> Running {
+        Running(CURRENT.with(|current| current.replace(Some(pid))))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        CURRENT.with(|current| current.set(self.0));
+    }
+}
+
+/// Links the calling process with `pid` (Erlang's `link/1`), for code that has no
+/// [`crate::Context`] at hand. Returns false, doing nothing, outside processes.
+pub fn link(pid: impl Into<Pid>) -> bool {
+    with_current(|me| crate::signal::link(me, pid.into(), &crate::table::Global))
+}
+
+/// Removes the calling process's link with `pid` (Erlang's `unlink/1`), with the guarantees of
+/// [`crate::Context::unlink`]. Returns false, doing nothing, outside processes.
+pub fn unlink(pid: impl Into<Pid>) -> bool {
+    with_current(|me| crate::signal::unlink(me, pid.into(), &crate::table::Global))
+}
+
+fn with_current(f: impl FnOnce(&dyn crate::cell::AnyCell)) -> bool {
+    match self_pid().and_then(crate::table::lookup) {
+        Some(cell) => {
+            f(&*cell);
+            true
+        }
+        None => false,
+    }
+}
