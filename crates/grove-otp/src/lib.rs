@@ -7,6 +7,7 @@
 
 pub mod gen_server;
 mod start;
+pub mod supervisor;
 
 pub use start::StartError;
 
@@ -16,5 +17,8 @@ pub mod prelude {
         CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
     };
     pub use crate::start::StartError;
+    pub use crate::supervisor::{
+        Backoff, ChildSpec, ChildStatus, Restart, Shutdown, Strategy, Supervisor, SupervisorRef,
+    };
     pub use grove_runtime::{ExitReason, Pid};
 }
