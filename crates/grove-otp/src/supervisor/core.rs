@@ -317,3 +317,417 @@ impl Core {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::{
+        prop_assert, prop_assert_eq, prop_assert_ne, prop_oneof, proptest, Just,
+    };
+    use proptest::strategy::Strategy as Gen;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    /// A core with children "a", "b", "c"... started with pids 1, 2, 3...
+    fn core_with(strategy: Strategy, restarts: &[Restart], intensity: Intensity) -> Core {
+        let mut core = Core::new(strategy, intensity, None);
+        for (i, restart) in restarts.iter().enumerate() {
+            let id: ChildId = ((b'a' + i as u8) as char).to_string().into();
+            core.add(id.clone(), *restart).unwrap();
+            core.started(&id, Some(pid(i as u64 + 1)), ms(0));
+        }
+        core
+    }
+
+    fn pid(n: u64) -> Pid {
+        Pid::from_parts("test@core", 0, n)
+    }
+
+    fn ids(names: &[&str]) -> Vec<ChildId> {
+        names.iter().map(|n| ChildId::from(*n)).collect()
+    }
+
+    fn lots() -> Intensity {
+        Intensity {
+            max_restarts: 1000,
+            period: ms(1000),
+        }
+    }
+
+    #[test]
+    fn one_for_one_restarts_only_the_failed_child() {
+        let mut core = core_with(Strategy::OneForOne, &[Restart::Permanent; 3], lots());
+        let decision = core.exited(pid(2), &ExitReason::error("boom"), ms(1));
+        assert_eq!(
+            decision,
+            Decision::Restart {
+                stop: vec![],
+                start: ids(&["b"]),
+                delay: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn one_for_all_stops_the_others_in_reverse_and_restarts_all_in_order() {
+        let mut core = core_with(Strategy::OneForAll, &[Restart::Permanent; 3], lots());
+        let decision = core.exited(pid(2), &ExitReason::error("boom"), ms(1));
+        assert_eq!(
+            decision,
+            Decision::Restart {
+                stop: vec![("c".into(), pid(3)), ("a".into(), pid(1))],
+                start: ids(&["a", "b", "c"]),
+                delay: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn rest_for_one_restarts_the_failed_child_and_those_after_it() {
+        let mut core = core_with(Strategy::RestForOne, &[Restart::Permanent; 4], lots());
+        let decision = core.exited(pid(2), &ExitReason::error("boom"), ms(1));
+        assert_eq!(
+            decision,
+            Decision::Restart {
+                stop: vec![("d".into(), pid(4)), ("c".into(), pid(3))],
+                start: ids(&["b", "c", "d"]),
+                delay: Duration::ZERO
+            }
+        );
+        assert_eq!(core.child(&"a".into()).unwrap().slot, Slot::Running(pid(1)));
+    }
+
+    #[test]
+    fn restart_types_decide_by_exit_reason() {
+        use Restart::*;
+        let cases = [
+            (Permanent, ExitReason::Normal, true),
+            (Permanent, ExitReason::error("x"), true),
+            (Transient, ExitReason::Normal, false),
+            (Transient, ExitReason::Shutdown, false),
+            (Transient, ExitReason::error("x"), true),
+            (Transient, ExitReason::Killed, true),
+            (Temporary, ExitReason::error("x"), false),
+            (Temporary, ExitReason::Normal, false),
+        ];
+        for (restart, reason, restarted) in cases {
+            let mut core = core_with(Strategy::OneForOne, &[restart], lots());
+            let decision = core.exited(pid(1), &reason, ms(1));
+            assert_eq!(
+                matches!(decision, Decision::Restart { .. }),
+                restarted,
+                "{restart:?} exiting with {reason}"
+            );
+            let kept = core.child(&"a".into()).is_some();
+            assert_eq!(kept, restart != Temporary, "{restart:?} spec kept");
+        }
+    }
+
+    #[test]
+    fn temporary_siblings_are_stopped_but_never_restarted() {
+        use Restart::*;
+        let mut core = core_with(
+            Strategy::OneForAll,
+            &[Permanent, Temporary, Permanent],
+            lots(),
+        );
+        let decision = core.exited(pid(1), &ExitReason::error("boom"), ms(1));
+        assert_eq!(
+            decision,
+            Decision::Restart {
+                stop: vec![("c".into(), pid(3)), ("b".into(), pid(2))],
+                start: ids(&["a", "c"]),
+                delay: Duration::ZERO
+            }
+        );
+        core.stopped(&"b".into());
+        assert!(core.child(&"b".into()).is_none());
+    }
+
+    #[test]
+    fn an_exit_from_an_unknown_or_replaced_pid_changes_nothing() {
+        let mut core = core_with(Strategy::OneForOne, &[Restart::Permanent], lots());
+        assert_eq!(
+            core.exited(pid(99), &ExitReason::Killed, ms(1)),
+            Decision::Nothing
+        );
+        core.exited(pid(1), &ExitReason::Killed, ms(1));
+        core.started(&"a".into(), Some(pid(7)), ms(1));
+        assert_eq!(
+            core.exited(pid(1), &ExitReason::Killed, ms(2)),
+            Decision::Nothing
+        );
+    }
+
+    #[test]
+    fn giving_up_past_the_intensity() {
+        let limits = Intensity {
+            max_restarts: 2,
+            period: ms(100),
+        };
+        let mut core = core_with(Strategy::OneForOne, &[Restart::Permanent], limits);
+        let mut next = 10;
+        let mut crash = |core: &mut Core, at| {
+            let current = core.child(&"a".into()).unwrap().slot;
+            let Slot::Running(running) = current else {
+                panic!("not running")
+            };
+            let decision = core.exited(running, &ExitReason::error("x"), ms(at));
+            if matches!(decision, Decision::Restart { .. }) {
+                core.started(&"a".into(), Some(pid(next)), ms(at));
+                next += 1;
+            }
+            decision
+        };
+        assert!(matches!(crash(&mut core, 0), Decision::Restart { .. }));
+        assert!(matches!(crash(&mut core, 50), Decision::Restart { .. }));
+        assert!(
+            matches!(crash(&mut core, 100), Decision::Restart { .. }),
+            "the first left the window"
+        );
+        assert_eq!(crash(&mut core, 120), Decision::GiveUp);
+    }
+
+    #[test]
+    fn a_failed_start_counts_as_a_restart_and_retries_the_rest() {
+        let limits = Intensity {
+            max_restarts: 1,
+            period: ms(100),
+        };
+        let mut core = core_with(Strategy::RestForOne, &[Restart::Permanent; 3], limits);
+        core.exited(pid(1), &ExitReason::error("x"), ms(0));
+        let decision = core.start_failed(&"a".into(), &ids(&["b", "c"]), ms(1));
+        assert_eq!(decision, Decision::GiveUp);
+
+        let limits = Intensity {
+            max_restarts: 5,
+            period: ms(100),
+        };
+        let mut core = core_with(Strategy::RestForOne, &[Restart::Permanent; 3], limits);
+        core.exited(pid(1), &ExitReason::error("x"), ms(0));
+        core.started(&"a".into(), Some(pid(10)), ms(0));
+        let decision = core.start_failed(&"b".into(), &ids(&["c"]), ms(1));
+        assert_eq!(
+            decision,
+            Decision::Restart {
+                stop: vec![],
+                start: ids(&["b", "c"]),
+                delay: Duration::ZERO
+            }
+        );
+    }
+
+    #[test]
+    fn backoff_grows_with_quick_failures_and_resets_after_a_good_run() {
+        let backoff = Backoff::exponential(ms(10), ms(1000));
+        let mut core = Core::new(Strategy::OneForOne, lots(), Some(backoff));
+        let a: ChildId = "a".into();
+        core.add(a.clone(), Restart::Permanent).unwrap();
+        core.started(&a, Some(pid(1)), ms(0));
+        let delay_of = |d: Decision| match d {
+            Decision::Restart { delay, .. } => delay,
+            other => panic!("expected a restart, got {other:?}"),
+        };
+        assert_eq!(
+            delay_of(core.exited(pid(1), &ExitReason::Killed, ms(1))),
+            ms(10)
+        );
+        core.started(&a, Some(pid(2)), ms(11));
+        assert_eq!(
+            delay_of(core.exited(pid(2), &ExitReason::Killed, ms(12))),
+            ms(20)
+        );
+        // Up for longer than `reset_after` before failing again: back to the first delay.
+        core.started(&a, Some(pid(3)), ms(5000));
+        assert_eq!(
+            delay_of(core.exited(pid(3), &ExitReason::Killed, ms(9000))),
+            ms(10)
+        );
+    }
+
+    #[test]
+    fn operator_refusals() {
+        let mut core = core_with(Strategy::OneForOne, &[Restart::Permanent], lots());
+        let a: ChildId = "a".into();
+        assert_eq!(
+            core.add(a.clone(), Restart::Permanent),
+            Err(Refusal::Running(pid(1)))
+        );
+        assert_eq!(core.delete(&a), Err(Refusal::Running(pid(1))));
+        assert_eq!(core.may_restart(&a), Err(Refusal::Running(pid(1))));
+        core.stopped(&a);
+        assert_eq!(
+            core.add(a.clone(), Restart::Permanent),
+            Err(Refusal::AlreadyPresent)
+        );
+        assert_eq!(core.may_restart(&a), Ok(()));
+        assert_eq!(core.delete(&a), Ok(()));
+        assert_eq!(core.delete(&a), Err(Refusal::NotFound));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        /// Child at this position (modulo the count) exits with this reason.
+        Exit(usize, ExitReason),
+        /// Time passes.
+        Wait(u64),
+        /// The start of the first child to be restarted fails.
+        FailNextStart,
+    }
+
+    fn reason() -> impl Gen<Value = ExitReason> {
+        prop_oneof![
+            Just(ExitReason::Normal),
+            Just(ExitReason::Shutdown),
+            Just(ExitReason::Killed),
+            Just(ExitReason::error("crash")),
+        ]
+    }
+
+    fn event() -> impl Gen<Value = Event> {
+        prop_oneof![
+            6 => (0..8usize, reason()).prop_map(|(i, r)| Event::Exit(i, r)),
+            2 => (0..400u64).prop_map(Event::Wait),
+            1 => Just(Event::FailNextStart),
+        ]
+    }
+
+    fn restart_type() -> impl Gen<Value = Restart> {
+        prop_oneof![
+            Just(Restart::Permanent),
+            Just(Restart::Transient),
+            Just(Restart::Temporary)
+        ]
+    }
+
+    fn strategy_kind() -> impl Gen<Value = super::Strategy> {
+        prop_oneof![
+            Just(super::Strategy::OneForOne),
+            Just(super::Strategy::OneForAll),
+            Just(super::Strategy::RestForOne)
+        ]
+    }
+
+    proptest! {
+        /// Drives a core with random exits, failed starts and time, carrying its decisions out
+        /// as the shell does, and checks OTP's invariants after every step.
+        #[test]
+        fn supervisor_invariants_hold_under_random_failures(
+            strategy in strategy_kind(),
+            restarts in proptest::collection::vec(restart_type(), 1..6),
+            max_restarts in 0u32..6,
+            events in proptest::collection::vec(event(), 1..60),
+        ) {
+            let limits = Intensity { max_restarts, period: ms(1000) };
+            let mut core = core_with(strategy, &restarts, limits);
+            let order: Vec<ChildId> = core.children().map(|c| c.id.clone()).collect();
+            let mut next_pid = 100;
+            let mut now = 0;
+            let mut restart_times: Vec<u64> = Vec::new();
+            let mut fail_next = false;
+            for event in events {
+                let decision = match event {
+                    Event::Wait(t) => { now += t; continue; }
+                    Event::FailNextStart => { fail_next = true; continue; }
+                    Event::Exit(i, reason) => {
+                        let running: Vec<(ChildId, Pid)> = core.children().filter_map(|c| match c.slot {
+                            Slot::Running(p) => Some((c.id.clone(), p)),
+                            _ => None,
+                        }).collect();
+                        if running.is_empty() { continue; }
+                        let (id, victim) = running[i % running.len()].clone();
+                        let before: Vec<(ChildId, Slot)> = core.children().map(|c| (c.id.clone(), c.slot)).collect();
+                        let child_restart = core.child(&id).unwrap().restart;
+                        let decision = core.exited(victim, &reason, ms(now));
+                        let should_restart = match child_restart {
+                            Restart::Permanent => true,
+                            Restart::Transient => !reason.is_clean(),
+                            Restart::Temporary => false,
+                        };
+                        prop_assert_eq!(matches!(decision, Decision::Nothing), !should_restart);
+                        if should_restart {
+                            restart_times.push(now);
+                            let in_window = restart_times.iter().filter(|t| now - **t < 1000).count();
+                            prop_assert_eq!(
+                                decision == Decision::GiveUp,
+                                in_window > max_restarts as usize,
+                                "give up exactly past the intensity"
+                            );
+                        }
+                        if let Decision::Restart { stop, start, .. } = &decision {
+                            // Strategy: who is affected.
+                            let position = before.iter().position(|(c, _)| *c == id).unwrap();
+                            for (k, (child, slot)) in before.iter().enumerate() {
+                                let affected = match strategy {
+                                    super::Strategy::OneForOne => k == position,
+                                    super::Strategy::OneForAll => true,
+                                    super::Strategy::RestForOne => k >= position,
+                                };
+                                let stopped = stop.iter().any(|(s, _)| s == child);
+                                let running = matches!(slot, Slot::Running(_));
+                                prop_assert_eq!(stopped, affected && running && k != position);
+                            }
+                            // Stops go last-started first; starts go in start order.
+                            let stop_positions: Vec<usize> = stop.iter().map(|(s, _)| order.iter().position(|o| o == s).unwrap()).collect();
+                            prop_assert!(stop_positions.windows(2).all(|w| w[0] > w[1]));
+                            let start_positions: Vec<usize> = start.iter().map(|s| order.iter().position(|o| o == s).unwrap()).collect();
+                            prop_assert!(start_positions.windows(2).all(|w| w[0] < w[1]));
+                        }
+                        decision
+                    }
+                };
+                // Carry the decision out, as the shell does.
+                let mut pending = decision;
+                loop {
+                    match pending {
+                        Decision::Nothing => break,
+                        Decision::GiveUp => return Ok(()),
+                        Decision::Restart { stop, start, .. } => {
+                            for (id, _) in &stop {
+                                if matches!(core.child(id).map(|c| c.slot), Some(Slot::Running(_))) {
+                                    core.stopped(id);
+                                }
+                            }
+                            pending = Decision::Nothing;
+                            for (k, id) in start.iter().enumerate() {
+                                if std::mem::take(&mut fail_next) {
+                                    restart_times.push(now);
+                                    pending = core.start_failed(id, &start[k + 1..], ms(now));
+                                    let in_window = restart_times.iter().filter(|t| now - **t < 1000).count();
+                                    prop_assert_eq!(pending == Decision::GiveUp, in_window > max_restarts as usize);
+                                    if let Decision::Restart { start: retry, .. } = &pending {
+                                        prop_assert_eq!(&retry[..], &start[k..]);
+                                    }
+                                    break;
+                                }
+                                core.started(id, Some(pid(next_pid)), ms(now));
+                                next_pid += 1;
+                            }
+                        }
+                    }
+                }
+                // After a decision is carried out: nothing is left restarting, every running
+                // child maps back by pid, and children keep their relative order.
+                let ids_now: Vec<ChildId> = core.children().map(|c| c.id.clone()).collect();
+                let mut last = None;
+                for id in &ids_now {
+                    let position = order.iter().position(|o| o == id);
+                    prop_assert!(position.is_some());
+                    prop_assert!(position > last);
+                    last = position;
+                }
+                for child in core.children() {
+                    prop_assert_ne!(child.slot, Slot::Restarting);
+                    if let Slot::Running(p) = child.slot {
+                        prop_assert_eq!(&core.child_of(p).unwrap().id, &child.id);
+                    } else {
+                        prop_assert!(child.restart != Restart::Temporary, "a stopped temporary child is forgotten");
+                    }
+                }
+                prop_assert_eq!(core.by_pid.len(), core.children().filter(|c| matches!(c.slot, Slot::Running(_))).count());
+            }
+        }
+    }
+}
