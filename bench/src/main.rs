@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 
+mod otp;
+
 /// mimalloc, as most Rust services that spawn many small tasks use: glibc's malloc spends more
 /// time on tokio's cache-aligned task allocations than the rest of a spawn put together.
 #[global_allocator]
@@ -16,9 +18,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use grove::prelude::*;
 
 #[derive(Parser, Debug)]
-#[command(about = "Times Grove's process runtime: spawn, memory per process, ping-pong, fan-in")]
+#[command(
+    about = "Times Grove: spawn, memory per process, ping-pong, fan-in, GenServer calls and casts, supervisor restarts"
+)]
 struct Args {
-    /// Run only this scenario: spawn, ping-pong, fan-in.
+    /// Run only this scenario: spawn, ping-pong, fan-in, call, call-4, cast, restart.
     #[arg(long)]
     only: Option<String>,
     /// Small sizes, to prove the scenarios run (CI).
@@ -99,9 +103,50 @@ fn main() {
             &samples,
         );
     }
+    otp_scenarios(runs, scale, wanted);
+}
+
+fn otp_scenarios(runs: usize, scale: usize, wanted: impl Fn(&str) -> bool) {
+    let sample =
+        |f: &dyn Fn() -> f64| -> Vec<Sample> { (0..runs).map(|_| Sample { value: f() }).collect() };
+    if wanted("call") {
+        let n = 1_000_000 / scale;
+        let samples = sample(&|| otp::call_round_trip(n));
+        report(
+            &format!("GenServer call, {n} sequential"),
+            "ns per call",
+            &samples,
+        );
+    }
+    if wanted("call-4") {
+        let n = 250_000 / scale;
+        let samples = sample(&|| otp::concurrent_calls(4, n));
+        report(
+            &format!("GenServer call, 4 callers x {n}"),
+            "calls/s",
+            &samples,
+        );
+    }
+    if wanted("cast") {
+        let n = 4_000_000 / scale;
+        let samples = sample(&|| otp::casts(n));
+        report(&format!("GenServer cast, {n}"), "casts/s", &samples);
+    }
+    if wanted("restart") {
+        let n = 10_000 / scale.min(100);
+        let samples = sample(&|| otp::restart_storm(n));
+        report(
+            &format!("one_for_one restart of {n} killed"),
+            "us per child",
+            &samples,
+        );
+    }
 }
 
 fn report(name: &str, unit: &str, samples: &[Sample]) {
+    if samples.is_empty() {
+        return;
+    }
     let mut values: Vec<f64> = samples.iter().map(|s| s.value).collect();
     values.sort_by(f64::total_cmp);
     let median = values[values.len() / 2];

@@ -5,6 +5,7 @@
 //!
 //! They follow OTP's semantics; where Grove differs, `docs/semantics.md` says so and why.
 
+mod deadline;
 pub mod gen_server;
 mod start;
 pub mod supervisor;
@@ -18,7 +19,7 @@ pub mod prelude {
     };
     pub use crate::start::StartError;
     pub use crate::supervisor::{
-        Backoff, ChildSpec, ChildStatus, Restart, Shutdown, Strategy, Supervisor, SupervisorRef,
+        Backoff, ChildSpec, ChildStatus, Restart, Shutdown, Supervisor, SupervisorRef,
     };
     pub use grove_runtime::{ExitReason, Pid};
 }

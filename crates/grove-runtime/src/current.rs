@@ -11,12 +11,37 @@
 //! assert_eq!(self_pid(), None);
 //! ```
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
+use crate::exit::ExitReason;
 use crate::pid::Pid;
 
 thread_local! {
     static CURRENT: Cell<Option<Pid>> = const { Cell::new(None) };
+    static EXITING: RefCell<Option<ExitReason>> = const { RefCell::new(None) };
+}
+
+/// While a process is being taken down on this thread (its future, state and mailbox being
+/// dropped), the reason it exits with; `None` otherwise. For `Drop` code that must tell someone
+/// why it went away: a pending call's reply handle tells its caller the server's exit reason.
+pub fn exiting_reason() -> Option<ExitReason> {
+    EXITING.with(|exiting| exiting.borrow().clone())
+}
+
+/// Marks this thread as taking a process down with `reason` for the guard's lifetime.
+pub(crate) struct Exiting(Option<ExitReason>);
+
+impl Exiting {
+    pub(crate) fn enter(reason: &ExitReason) -> Exiting {
+        Exiting(EXITING.with(|exiting| exiting.replace(Some(reason.clone()))))
+    }
+}
+
+impl Drop for Exiting {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        EXITING.with(|exiting| *exiting.borrow_mut() = previous);
+    }
 }
 
 /// The pid of the process this code runs in, or `None` outside processes (in `main`, in a plain

@@ -53,7 +53,7 @@ mod timer;
 
 pub use cell::Status;
 pub use context::{Context, Recv, RecvMatch};
-pub use current::{link, self_pid, unlink};
+pub use current::{exiting_reason, link, self_pid, unlink};
 pub use exit::{ExitReason, IntoExitReason};
 pub use introspect::{process_info, processes, system_info, ProcessInfo, SystemInfo};
 pub use mailbox::Overflow;
@@ -64,8 +64,8 @@ pub use names::{
 pub use panics::install_panic_hook;
 pub use pid::{node, Addr, NodeIdentity, Pid, Ref};
 pub use process::{
-    await_exit, blocking, exit, is_alive, send, spawn, spawn_opt, try_send, watch_exit, ExitWatch,
-    SendError, SpawnError, SpawnOptions, Spawned,
+    await_exit, blocking, exit, is_alive, send, spawn, spawn_opt, try_deliver, try_send,
+    watch_exit, ExitWatch, SendError, SpawnError, SpawnOptions, Spawned,
 };
 pub use runtime::run;
 pub use timer::{cancel_timer, read_timer, send_after, send_interval, TimerRef};

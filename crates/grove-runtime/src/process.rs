@@ -129,7 +129,8 @@ pub enum SpawnError {
     NoRuntime,
 }
 
-/// Why a message was not delivered by [`try_send`]. Sending to a dead process is not an error.
+/// Why a message was not delivered by [`try_send`] or [`try_deliver`]. Sending to a dead
+/// process is not an error for [`try_send`].
 #[derive(thiserror::Error)]
 pub enum SendError<M> {
     /// The receiver's bounded mailbox is full and its policy is [`Overflow::Reject`].
@@ -153,6 +154,14 @@ pub enum SendError<M> {
         /// The type that was sent.
         type_name: &'static str,
     },
+    /// The local process is not alive (only from [`try_deliver`]).
+    #[error("{pid} is not alive (noproc); the message was not delivered")]
+    NoProc {
+        /// The receiver.
+        pid: Pid,
+        /// The message, handed back.
+        message: M,
+    },
     /// No process is registered under the name (only from [`crate::send_named`]).
     #[error(
         "no process is registered as {name:?}; start it under your supervisor or check the name"
@@ -170,6 +179,7 @@ impl<M> SendError<M> {
     pub fn into_message(self) -> M {
         match self {
             SendError::Full { message, .. }
+            | SendError::NoProc { message, .. }
             | SendError::WrongType { message, .. }
             | SendError::NotRegistered { message, .. } => message,
         }
@@ -334,14 +344,43 @@ pub fn try_send<M: Send + 'static>(to: Addr<M>, message: M) -> Result<(), SendEr
         remote::send(pid, message);
         return Ok(());
     }
-    table::with(pid, move |cell| deliver(cell, pid, message)).unwrap_or(Ok(()))
+    let mut message = Some(message);
+    match table::with(pid, |cell| deliver(cell, pid, &mut message)) {
+        Some(Err(SendError::NoProc { .. })) | None => Ok(()),
+        Some(result) => result,
+    }
 }
 
+/// Sends `message` to `to` and says whether it was queued: like [`try_send`], and also fails
+/// with [`SendError::NoProc`] (handing the message back) when `to` is a local process that is
+/// not alive. For request/reply protocols, which must fail fast rather than wait for a reply
+/// that cannot come. A message queued just before the process exits is still dropped with its
+/// mailbox; a message to a remote pid is handed to the distribution layer and counts as sent.
+pub fn try_deliver<M: Send + 'static>(to: Addr<M>, message: M) -> Result<(), SendError<M>> {
+    let pid = to.pid();
+    if !pid.is_local() {
+        remote::send(pid, message);
+        return Ok(());
+    }
+    let mut message = Some(message);
+    match table::with(pid, |cell| deliver(cell, pid, &mut message)) {
+        Some(result) => result,
+        None => match message {
+            Some(message) => Err(SendError::NoProc { pid, message }),
+            None => Ok(()),
+        },
+    }
+}
+
+/// Delivers the message in `slot` (taking it) to `cell`.
 fn deliver<M: Send + 'static>(
     cell: &dyn AnyCell,
     pid: Pid,
-    message: M,
+    slot: &mut Option<M>,
 ) -> Result<(), SendError<M>> {
+    let Some(message) = slot.take() else {
+        return Ok(());
+    };
     let Some(typed) = cell.as_any().downcast_ref::<ProcessCell<M>>() else {
         return Err(SendError::WrongType {
             pid,
@@ -354,7 +393,10 @@ fn deliver<M: Send + 'static>(
             system_monitor::check_mailbox(&typed.shared, len);
             Ok(())
         }
-        Push::Closed(_) => Ok(()),
+        Push::Closed(message) => match message {
+            Message::User(message) => Err(SendError::NoProc { pid, message }),
+            _ => Ok(()),
+        },
         Push::Full(message, policy) => {
             let Message::User(message) = message else {
                 unreachable!("only user messages are bounded")

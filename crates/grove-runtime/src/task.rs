@@ -38,6 +38,7 @@ pin_project! {
             if !*this.done {
                 // Dropped before it finished: the runtime is shutting down or the task was aborted.
                 *this.done = true;
+                let _exiting = crate::current::Exiting::enter(&ExitReason::Shutdown);
                 let reason = drop_future(this.fut.as_mut()).unwrap_or(ExitReason::Shutdown);
                 finish(this.cell.as_ref(), reason);
             }
@@ -90,6 +91,7 @@ where
                 .clone()
                 .unwrap_or(ExitReason::Killed);
             *this.done = true;
+            let _exiting = crate::current::Exiting::enter(&reason);
             let reason = drop_future(this.fut.as_mut()).unwrap_or(reason);
             finish(this.cell.as_ref(), reason);
             return Poll::Ready(());
@@ -118,6 +120,7 @@ where
             Err(payload) => ExitReason::Panic(panic_message(&*payload)),
         };
         *this.done = true;
+        let _exiting = crate::current::Exiting::enter(&reason);
         let reason = match drop_future(this.fut.as_mut()) {
             Some(panic) if !matches!(reason, ExitReason::Panic(_)) => panic,
             _ => reason,

@@ -1,7 +1,8 @@
 //! Grove: the Erlang/OTP way of building software, in Rust.
 //!
-//! This is the crate applications depend on. It re-exports Grove's layers behind features; today
-//! the process runtime ([`process`]). Most programs start with `use grove::prelude::*;`.
+//! This is the crate applications depend on. It re-exports Grove's layers behind features: the
+//! process runtime ([`process`], feature `runtime`) and the OTP behaviours ([`gen_server`],
+//! [`supervisor`], feature `otp`). Most programs start with `use grove::prelude::*;`.
 //!
 //! ```
 //! use grove::prelude::*;
@@ -27,6 +28,9 @@ pub use grove_runtime::{
     Message, Pid, Ref, SpawnOptions,
 };
 
+#[cfg(feature = "otp")]
+pub use grove_otp::{gen_server, supervisor, StartError};
+
 /// What a typical Grove program imports.
 pub mod prelude {
     #[cfg(feature = "runtime")]
@@ -34,5 +38,11 @@ pub mod prelude {
         await_exit, cancel_timer, process_info, processes, register, send, send_after,
         send_interval, spawn, spawn_opt, try_send, whereis, Addr, Context, Down, Exit, ExitReason,
         Message, Overflow, Pid, Ref, SpawnOptions,
+    };
+
+    #[cfg(feature = "otp")]
+    pub use grove_otp::prelude::{
+        Backoff, CallError, ChildSpec, ChildStatus, GenServer, Info, ReplyTo, Restart, Server,
+        ServerContext, Shutdown, StartError, StartOptions, Supervisor, SupervisorRef,
     };
 }

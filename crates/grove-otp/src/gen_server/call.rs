@@ -1,39 +1,57 @@
 //! The request side of a `GenServer`: the reply handle a server answers through, the errors a
 //! call can end with, and the call itself.
 //!
-//! A call sends the request with a one-shot reply channel and, before sending, starts watching
-//! the server's exit (a mailbox-free watch, so callers outside processes work too). Whichever
-//! comes first decides: the reply, the server's exit (with its reason), or the timeout. The reply
-//! channel belongs to this one call, so a reply that comes after a timeout is dropped with the
-//! channel: it can never land in the caller's mailbox, which is the OTP pitfall this avoids.
+//! A call sends the request with a one-shot reply channel (so callers outside processes work
+//! too) and waits for the reply or the timeout. If the server exits first, the reply handle is
+//! dropped with its mailbox or its state while the runtime takes the server down, and its `Drop`
+//! tells the caller the server's exit reason: no monitor per call is needed to learn it. A
+//! request to a server that is not alive is refused at once. The reply channel belongs to this
+//! one call, so a reply that comes after a timeout is dropped with the channel: it can never land
+//! in the caller's mailbox, which is the OTP pitfall this avoids.
 
 use std::fmt;
 use std::time::Duration;
 
-use grove_runtime::{watch_exit, Addr, ExitReason, Pid, SendError};
+use grove_runtime::{Addr, ExitReason, Pid, SendError};
 use tokio::sync::oneshot;
 
 /// OTP's default call timeout.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Why a reply handle went away without a reply.
+pub(crate) enum Unanswered {
+    /// Dropped while its holder was exiting with this reason.
+    Exited(ExitReason),
+    /// Dropped by a live holder.
+    Dropped,
+}
+
+type ReplySender<R> = oneshot::Sender<Result<R, Unanswered>>;
+
 /// Where a call's reply goes (OTP's `From`). A server answers with [`ReplyTo::reply`], at once in
 /// `handle_call` or later from anywhere (keep it in the state, hand it to another process).
-/// Dropping it without replying leaves the caller to time out, as a server that never replies
-/// does in OTP.
+/// Dropping it without replying fails the call: with the holder's exit reason if it is being
+/// dropped because its process exits, with [`CallError::NoReply`] otherwise.
 pub struct ReplyTo<R> {
-    tx: oneshot::Sender<R>,
+    tx: Option<ReplySender<R>>,
     caller: Option<Pid>,
 }
 
 impl<R> ReplyTo<R> {
-    pub(crate) fn new(tx: oneshot::Sender<R>, caller: Option<Pid>) -> Self {
-        ReplyTo { tx, caller }
+    pub(crate) fn new(tx: ReplySender<R>, caller: Option<Pid>) -> Self {
+        ReplyTo {
+            tx: Some(tx),
+            caller,
+        }
     }
 
     /// Sends the reply. Returns false if the caller is no longer waiting (it timed out or
     /// exited); the reply is then dropped.
-    pub fn reply(self, reply: R) -> bool {
-        self.tx.send(reply).is_ok()
+    pub fn reply(mut self, reply: R) -> bool {
+        match self.tx.take() {
+            Some(tx) => tx.send(Ok(reply)).is_ok(),
+            None => false,
+        }
     }
 
     /// The calling process, when the call came from inside one.
@@ -43,7 +61,19 @@ impl<R> ReplyTo<R> {
 
     /// False once the caller has stopped waiting (timed out, gave up, exited).
     pub fn is_waiting(&self) -> bool {
-        !self.tx.is_closed()
+        self.tx.as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+}
+
+impl<R> Drop for ReplyTo<R> {
+    fn drop(&mut self) {
+        if let Some(tx) = self.tx.take() {
+            let why = match grove_runtime::exiting_reason() {
+                Some(reason) => Unanswered::Exited(reason),
+                None => Unanswered::Dropped,
+            };
+            let _ = tx.send(Err(why));
+        }
     }
 }
 
@@ -68,9 +98,12 @@ pub enum CallError {
         "the server is not running (noproc): start it, or look it up again if it was restarted"
     )]
     NoProc,
-    /// The server exited before it replied.
+    /// The server exited before it replied (or the process it handed the request to did).
     #[error("the server exited with reason {0} before replying")]
     Exited(ExitReason),
+    /// The server dropped the request without replying and is still running.
+    #[error("the server dropped the request without replying; check its handle_call keeps or answers every ReplyTo")]
+    NoReply,
     /// No server is registered under the name.
     #[error("no server is registered as {0:?}: start it under your supervisor or check the name")]
     NotRegistered(String),
@@ -100,8 +133,8 @@ impl From<CallError> for ExitReason {
     }
 }
 
-/// Sends a request built around a fresh reply handle and waits for the reply, the server's exit
-/// or the timeout.
+/// Sends a request built around a fresh reply handle and waits for the reply, the handle's
+/// loss, or the timeout.
 pub(crate) async fn call<M, R>(
     to: Addr<M>,
     make: impl FnOnce(ReplyTo<R>) -> M,
@@ -111,40 +144,23 @@ where
     M: Send + 'static,
     R: Send + 'static,
 {
-    let pid = to.pid();
-    // Watch before sending: an exit between the send and the watch would otherwise be missed.
-    let Some(mut exited) = watch_exit(pid) else {
-        return Err(CallError::NoProc);
-    };
-    let (tx, mut rx) = oneshot::channel();
+    let (tx, rx) = oneshot::channel();
     let request = make(ReplyTo::new(tx, grove_runtime::self_pid()));
-    match grove_runtime::try_send(to, request) {
-        Ok(()) => {}
-        Err(SendError::Full { .. }) => return Err(CallError::Full),
-        Err(SendError::WrongType { pid, .. }) => return Err(CallError::WrongType(pid)),
-        Err(SendError::NotRegistered { name, .. }) => {
-            return Err(CallError::NotRegistered(name.to_string()))
-        }
+    if let Err(error) = grove_runtime::try_deliver(to, request) {
+        return Err(match error {
+            SendError::Full { .. } => CallError::Full,
+            SendError::NoProc { .. } => CallError::NoProc,
+            SendError::WrongType { pid, .. } => CallError::WrongType(pid),
+            SendError::NotRegistered { name, .. } => CallError::NotRegistered(name.to_string()),
+        });
     }
-    let deadline = tokio::time::sleep(timeout);
-    tokio::pin!(deadline);
-    tokio::select! {
-        biased;
-        reply = &mut rx => match reply {
-            Ok(reply) => Ok(reply),
-            // The handle was dropped: by a server that is going down (its exit decides), or by
-            // one that chose not to reply (the caller times out, as in OTP).
-            Err(_) => tokio::select! {
-                biased;
-                reason = &mut exited => Err(CallError::Exited(reason)),
-                _ = &mut deadline => Err(CallError::Timeout(timeout)),
-            },
-        },
-        reason = &mut exited => match rx.try_recv() {
-            // Replied, then exited: the reply counts.
-            Ok(reply) => Ok(reply),
-            Err(_) => Err(CallError::Exited(reason)),
-        },
-        _ = &mut deadline => Err(CallError::Timeout(timeout)),
-    }
+    let outcome = match crate::deadline::timeout(timeout, rx).await {
+        Ok(Ok(outcome)) => outcome,
+        Ok(Err(_)) => Err(Unanswered::Dropped),
+        Err(_) => return Err(CallError::Timeout(timeout)),
+    };
+    outcome.map_err(|why| match why {
+        Unanswered::Exited(reason) => CallError::Exited(reason),
+        Unanswered::Dropped => CallError::NoReply,
+    })
 }
