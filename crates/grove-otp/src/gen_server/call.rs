@@ -32,17 +32,17 @@ type ReplySender<R> = oneshot::Sender<Result<R, Unanswered>>;
 /// `handle_call` or later from anywhere (keep it in the state, hand it to another process).
 /// Dropping it without replying fails the call: with the holder's exit reason if it is being
 /// dropped because its process exits, with [`CallError::NoReply`] otherwise.
+///
+/// It holds nothing but the reply channel, so a request stays small in the server's mailbox; a
+/// server that needs to know who called (to monitor a caller it will answer much later) takes
+/// the pid as part of the request.
 pub struct ReplyTo<R> {
     tx: Option<ReplySender<R>>,
-    caller: Option<Pid>,
 }
 
 impl<R> ReplyTo<R> {
-    pub(crate) fn new(tx: ReplySender<R>, caller: Option<Pid>) -> Self {
-        ReplyTo {
-            tx: Some(tx),
-            caller,
-        }
+    pub(crate) fn new(tx: ReplySender<R>) -> Self {
+        ReplyTo { tx: Some(tx) }
     }
 
     /// Sends the reply. Returns false if the caller is no longer waiting (it timed out or
@@ -52,11 +52,6 @@ impl<R> ReplyTo<R> {
             Some(tx) => tx.send(Ok(reply)).is_ok(),
             None => false,
         }
-    }
-
-    /// The calling process, when the call came from inside one.
-    pub fn caller(&self) -> Option<Pid> {
-        self.caller
     }
 
     /// False once the caller has stopped waiting (timed out, gave up, exited).
@@ -80,7 +75,6 @@ impl<R> Drop for ReplyTo<R> {
 impl<R> fmt::Debug for ReplyTo<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplyTo")
-            .field("caller", &self.caller)
             .field("waiting", &self.is_waiting())
             .finish()
     }
@@ -145,7 +139,7 @@ where
     R: Send + 'static,
 {
     let (tx, rx) = oneshot::channel();
-    let request = make(ReplyTo::new(tx, grove_runtime::self_pid()));
+    let request = make(ReplyTo::new(tx));
     if let Err(error) = grove_runtime::try_deliver(to, request) {
         return Err(match error {
             SendError::Full { .. } => CallError::Full,

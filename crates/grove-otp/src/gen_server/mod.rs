@@ -199,7 +199,7 @@ pub(crate) enum Request<S: GenServer> {
     Call(S::Call, ReplyTo<S::Reply>),
     Cast(S::Cast),
     Info(S::Info),
-    Stop(ExitReason),
+    Stop(Box<ExitReason>),
 }
 
 impl<S: GenServer> Envelope<S> {
@@ -352,7 +352,7 @@ impl<S: GenServer> Server<S> {
         let Some(exited) = watch_exit(self.pid()) else {
             return Err(CallError::NoProc);
         };
-        send(self.addr, Envelope(Request::Stop(reason.clone())));
+        send(self.addr, Envelope(Request::Stop(Box::new(reason.clone()))));
         match exited.await {
             exit if exit == reason => Ok(()),
             other => Err(CallError::Exited(other)),
@@ -453,3 +453,4 @@ impl StartOptions {
         self
     }
 }
+

@@ -99,7 +99,7 @@ async fn serve_messages<S: GenServer>(state: &mut S, ctx: &mut ServerContext<S>)
                 }
                 Request::Cast(request) => guarded(state.handle_cast(request, ctx)).await,
                 Request::Info(info) => guarded(state.handle_info(Info::Message(info), ctx)).await,
-                Request::Stop(reason) => return reason,
+                Request::Stop(reason) => return *reason,
             },
             // The parent going down takes a trapping server with it, through `terminate`.
             Some(Message::Exit(exit)) if Some(exit.from) == ctx.parent => return exit.reason,
