@@ -149,7 +149,7 @@ pub fn restart_storm(n: usize) -> f64 {
                 tokio::time::sleep(Duration::from_micros(200)).await;
             }
             *out.lock().unwrap() = Some(t0.elapsed().as_secs_f64() * 1e6 / n as f64);
-            let _ = tree.stop(ExitReason::Shutdown).await;
+            let _ = tree.stop(ExitReason::Normal).await;
         })
     })
 }

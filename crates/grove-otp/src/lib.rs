@@ -1,7 +1,8 @@
 //! Grove's OTP behaviours: the ways Grove programs are built out of processes.
 //!
 //! - [`gen_server`]: a process that owns state and serves calls and casts (OTP's `gen_server`).
-//! - [`supervisor`]: restarts children by strategy and intensity, starts and stops them in order.
+//! - [`supervisor`]: restarts children by strategy and intensity, starts and stops them in order;
+//!   [`supervisor::DynamicSupervisor`] for children started on demand.
 //!
 //! They follow OTP's semantics; where Grove differs, `docs/semantics.md` says so and why.
 
@@ -19,7 +20,8 @@ pub mod prelude {
     };
     pub use crate::start::StartError;
     pub use crate::supervisor::{
-        Backoff, ChildSpec, ChildStatus, Restart, Shutdown, Supervisor, SupervisorRef,
+        Backoff, ChildSpec, ChildStatus, DynamicSupervisor, DynamicSupervisorRef, Restart,
+        Shutdown, Supervisor, SupervisorRef,
     };
     pub use grove_runtime::{ExitReason, Pid};
 }

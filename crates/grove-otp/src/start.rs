@@ -44,8 +44,30 @@ impl From<StartError> for ExitReason {
     }
 }
 
-/// The new process's side of the protocol: how its initialization went.
-pub(crate) type Ack = oneshot::Sender<Result<(), StartError>>;
+/// The new process's side of the protocol: how its initialization went. Dropped unsent (the
+/// process was killed during its initialization), it reports the process's exit reason.
+pub(crate) struct Ack(Option<oneshot::Sender<Result<(), StartError>>>);
+
+impl Ack {
+    pub(crate) fn new(tx: oneshot::Sender<Result<(), StartError>>) -> Self {
+        Ack(Some(tx))
+    }
+
+    pub(crate) fn send(mut self, outcome: Result<(), StartError>) {
+        if let Some(tx) = self.0.take() {
+            let _ = tx.send(outcome);
+        }
+    }
+}
+
+impl Drop for Ack {
+    fn drop(&mut self) {
+        if let Some(tx) = self.0.take() {
+            let reason = grove_runtime::exiting_reason().unwrap_or(ExitReason::NoProc);
+            let _ = tx.send(Err(StartError::Init(reason)));
+        }
+    }
+}
 
 /// The starter's side: waits for the ack from `pid`. On failure it returns only once the process
 /// is gone, so a name it held is free again.
@@ -77,4 +99,16 @@ pub(crate) async fn await_ack(
             Err(StartError::Timeout(timeout))
         }
     }
+}
+
+/// Runs `work`, turning a panic in it into an exit reason (for code that must clean up or
+/// report before going down: a behaviour's callbacks, a supervisor's child start).
+pub(crate) async fn guarded<T>(
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, ExitReason> {
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .map_err(|payload| ExitReason::from_panic(&*payload))
 }

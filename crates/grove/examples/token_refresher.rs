@@ -135,7 +135,7 @@ fn main() {
             None => None,
         };
         println!("asked by call: {by_call:?}");
-        tree.stop(ExitReason::Shutdown).await?;
+        tree.stop(ExitReason::Normal).await?;
         Ok::<(), ExitReason>(())
     });
     println!("done: {reason}");

@@ -42,7 +42,8 @@ pub mod prelude {
 
     #[cfg(feature = "otp")]
     pub use grove_otp::prelude::{
-        Backoff, CallError, ChildSpec, ChildStatus, GenServer, Info, ReplyTo, Restart, Server,
-        ServerContext, Shutdown, StartError, StartOptions, Supervisor, SupervisorRef,
+        Backoff, CallError, ChildSpec, ChildStatus, DynamicSupervisor, GenServer, Info, ReplyTo,
+        Restart, Server, ServerContext, Shutdown, StartError, StartOptions, Supervisor,
+        SupervisorRef,
     };
 }

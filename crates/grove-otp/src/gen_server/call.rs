@@ -36,11 +36,11 @@ type ReplySender<R> = oneshot::Sender<Result<R, Unanswered>>;
 /// It holds nothing but the reply channel, so a request stays small in the server's mailbox; a
 /// server that needs to know who called (to monitor a caller it will answer much later) takes
 /// the pid as part of the request.
-pub struct ReplyTo<R> {
+pub struct ReplyTo<R: Send + 'static> {
     tx: Option<ReplySender<R>>,
 }
 
-impl<R> ReplyTo<R> {
+impl<R: Send + 'static> ReplyTo<R> {
     pub(crate) fn new(tx: ReplySender<R>) -> Self {
         ReplyTo { tx: Some(tx) }
     }
@@ -60,19 +60,107 @@ impl<R> ReplyTo<R> {
     }
 }
 
-impl<R> Drop for ReplyTo<R> {
+impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
-            let why = match grove_runtime::exiting_reason() {
-                Some(reason) => Unanswered::Exited(reason),
-                None => Unanswered::Dropped,
-            };
+        let Some(tx) = self.tx.take() else { return };
+        if let Some(reason) = grove_runtime::exiting_reason() {
+            let _ = tx.send(Err(Unanswered::Exited(reason)));
+            return;
+        }
+        // Dropped inside a server callback: whether the server is stopping is known only when
+        // the callback returns, so leave the verdict to the server's loop.
+        let fail = move |why: Unanswered| {
             let _ = tx.send(Err(why));
+        };
+        if let Err(fail) = park(Box::new(fail)) {
+            fail(Unanswered::Dropped);
         }
     }
 }
 
-impl<R> fmt::Debug for ReplyTo<R> {
+type Verdict = Box<dyn FnOnce(Unanswered) + Send>;
+
+thread_local! {
+    /// While a server callback is being polled on this thread: reply handles it dropped.
+    static PARKED: std::cell::RefCell<Option<Vec<Verdict>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn park(verdict: Verdict) -> Result<(), Verdict> {
+    PARKED.with(|parked| match parked.try_borrow_mut() {
+        Ok(mut parked) => match parked.as_mut() {
+            Some(list) => {
+                list.push(verdict);
+                Ok(())
+            }
+            None => Err(verdict),
+        },
+        Err(_) => Err(verdict),
+    })
+}
+
+/// Reply handles a callback dropped unanswered, waiting to learn whether the server stops.
+#[derive(Default)]
+pub(crate) struct UnansweredCalls {
+    verdicts: Vec<Verdict>,
+}
+
+impl UnansweredCalls {
+    /// The server goes on: their callers learn the request was dropped.
+    pub(crate) fn dropped(self) {
+        for verdict in self.verdicts {
+            verdict(Unanswered::Dropped);
+        }
+    }
+
+    /// The server exits with `reason`: their callers get it.
+    pub(crate) fn exited(self, reason: &ExitReason) {
+        for verdict in self.verdicts {
+            verdict(Unanswered::Exited(reason.clone()));
+        }
+    }
+
+    pub(crate) fn extend(&mut self, other: UnansweredCalls) {
+        self.verdicts.extend(other.verdicts);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Polls a callback with reply-handle drops parked, and hands them out with its output.
+    pub(crate) struct Parking<F> {
+        #[pin]
+        callback: F,
+        parked: Vec<Verdict>,
+    }
+}
+
+/// Runs `callback`, collecting the reply handles it drops unanswered.
+pub(crate) fn parking<F: std::future::Future>(callback: F) -> Parking<F> {
+    Parking {
+        callback,
+        parked: Vec::new(),
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Parking<F> {
+    type Output = (F::Output, UnansweredCalls);
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let outer = PARKED.with(|p| p.borrow_mut().replace(std::mem::take(this.parked)));
+        let polled = this.callback.poll(cx);
+        let mine = PARKED.with(|p| std::mem::replace(&mut *p.borrow_mut(), outer));
+        *this.parked = mine.unwrap_or_default();
+        polled.map(|output| {
+            let verdicts = std::mem::take(this.parked);
+            (output, UnansweredCalls { verdicts })
+        })
+    }
+}
+
+impl<R: Send + 'static> fmt::Debug for ReplyTo<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplyTo")
             .field("waiting", &self.is_waiting())

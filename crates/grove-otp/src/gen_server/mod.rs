@@ -106,12 +106,12 @@ pub trait GenServer: Sized + Send + 'static {
         from: ReplyTo<Self::Reply>,
         ctx: &mut ServerContext<Self>,
     ) -> impl Future<Output = ()> + Send {
-        drop((request, from));
         ctx.stop(ExitReason::error(format!(
             "{} got a call but does not implement handle_call",
             std::any::type_name::<Self>()
         )));
-        async {}
+        // The caller hears the reason once the server has stopped.
+        async move { drop((request, from)) }
     }
 
     /// Handles a cast. The default stops the server, as for calls.
@@ -297,6 +297,7 @@ impl<S: GenServer> Server<S> {
             None
         };
         let (ack, acked) = oneshot::channel();
+        let ack = crate::start::Ack::new(ack);
         let mut spawn = options.spawn.link(options.link);
         if let Some(name) = options.name {
             spawn = spawn.name(name);
@@ -346,15 +347,26 @@ impl<S: GenServer> Server<S> {
     }
 
     /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited.
-    /// Fails with [`CallError::NoProc`] if it is not running, or with [`CallError::Exited`] if it
-    /// exited with another reason meanwhile.
+    /// Fails with [`CallError::NoProc`] if it is not running, with [`CallError::Full`] if its
+    /// bounded mailbox refuses the request (kill it with `grove::exit` if it must go), or with
+    /// [`CallError::Exited`] if it exited with another reason meanwhile.
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
         let Some(exited) = watch_exit(self.pid()) else {
             return Err(CallError::NoProc);
         };
-        send(self.addr, Envelope(Request::Stop(Box::new(reason.clone()))));
+        let request = Envelope(Request::Stop(Box::new(reason.clone())));
+        match grove_runtime::try_deliver(self.addr, request) {
+            Ok(()) => {}
+            Err(grove_runtime::SendError::Full { .. }) => return Err(CallError::Full),
+            Err(grove_runtime::SendError::WrongType { pid, .. }) => {
+                return Err(CallError::WrongType(pid))
+            }
+            Err(_) => return Err(CallError::NoProc),
+        }
         match exited.await {
             exit if exit == reason => Ok(()),
+            // A process exiting with `kill` is reported as `killed`.
+            ExitReason::Killed if reason == ExitReason::Kill => Ok(()),
             other => Err(CallError::Exited(other)),
         }
     }
@@ -427,8 +439,12 @@ impl StartOptions {
     {
         let registry = registry.clone();
         self.via = Some(Box::new(move |pid| {
-            match registry.register(pid, key, value) {
-                Ok(()) => Ok(()),
+            match registry.register(pid, key.clone(), value) {
+                Ok(()) => {
+                    let unregister: Box<dyn FnOnce() + Send> =
+                        Box::new(move || registry.unregister(pid, &key));
+                    Ok(unregister)
+                }
                 Err(grove_runtime::registry::RegistryError::AlreadyRegistered { holder }) => {
                     Err(StartError::AlreadyStarted(holder))
                 }
@@ -438,8 +454,9 @@ impl StartOptions {
         self
     }
 
-    /// Spawn options for the server's process (a mailbox bound, say). Its link, monitor and
-    /// name settings are replaced by this type's.
+    /// Spawn options for the server's process (a mailbox bound, say). Its link and monitor
+    /// settings are replaced by this type's; a name set there is used when
+    /// [`StartOptions::name`] gives none.
     pub fn spawn_options(mut self, spawn: SpawnOptions) -> Self {
         self.spawn = spawn.monitor(false);
         self
@@ -453,4 +470,3 @@ impl StartOptions {
         self
     }
 }
-

@@ -2,25 +2,16 @@
 //! the continue, idle timeout, hibernate and stop requests they leave in the context, and
 //! `terminate` on the way out.
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-
-use futures_util::FutureExt;
 use grove_runtime::{Context, ExitReason, Message, Pid};
 
+use super::call::{parking, UnansweredCalls};
 use super::{Envelope, GenServer, Info, Request, ServerContext};
-use crate::start::{Ack, StartError};
+use crate::start::{guarded, Ack, StartError};
 
-/// Registers the new server in a `via` registry, from inside its process.
-pub(crate) type ViaRegistration = Box<dyn FnOnce(Pid) -> Result<(), StartError> + Send>;
-
-/// Runs a callback, turning a panic into the server's exit reason.
-async fn guarded<T>(callback: impl Future<Output = T>) -> Result<T, ExitReason> {
-    AssertUnwindSafe(callback)
-        .catch_unwind()
-        .await
-        .map_err(|payload| ExitReason::from_panic(&*payload))
-}
+/// Registers the new server in a `via` registry, from inside its process; returns what undoes
+/// it (for a failed `init`, so the key is free when the starter hears of the failure).
+pub(crate) type ViaRegistration =
+    Box<dyn FnOnce(Pid) -> Result<Box<dyn FnOnce() + Send>, StartError> + Send>;
 
 pub(crate) async fn serve<S: GenServer>(
     process: Context<Envelope<S>>,
@@ -39,19 +30,24 @@ pub(crate) async fn serve<S: GenServer>(
             StartError::Init(reason) => reason.clone(),
             _ => ExitReason::Normal,
         };
-        let _ = ack.send(Err(error));
+        ack.send(Err(error));
         return reason;
     }
-    let _ = ack.send(Ok(()));
-    let reason = serve_messages(&mut state, &mut ctx).await;
+    ack.send(Ok(()));
+    let (reason, mut unanswered) = serve_messages(&mut state, &mut ctx).await;
     // `terminate` runs unless the server is going down from a panic inside `terminate` itself.
-    match guarded(state.terminate(&reason, &mut ctx)).await {
-        Ok(()) => reason,
-        Err(panic) => {
-            tracing::error!(server = %ctx.pid(), %reason, "terminate panicked: {panic}");
-            reason
-        }
+    let (terminated, dropped) = parking(guarded(state.terminate(&reason, &mut ctx))).await;
+    unanswered.extend(dropped);
+    if let Err(panic) = terminated {
+        tracing::error!(server = %ctx.pid(), %reason, "terminate panicked: {panic}");
     }
+    // The state and the mailbox buffer go now, not after this function returns: calls they
+    // still hold (deferred replies, queued requests) then hear why the server went too.
+    let (_, dropped) = parking(async move { drop((state, ctx)) }).await;
+    unanswered.extend(dropped);
+    // Calls the server dropped on its way out hear why it went.
+    unanswered.exited(&reason);
+    reason
 }
 
 async fn initialize<S: GenServer>(
@@ -59,55 +55,76 @@ async fn initialize<S: GenServer>(
     ctx: &mut ServerContext<S>,
     via: Option<ViaRegistration>,
 ) -> Result<(), StartError> {
-    if let Some(register) = via {
-        register(ctx.pid())?;
-    }
-    match guarded(state.init(ctx)).await {
+    let unregister = match via {
+        Some(register) => Some(register(ctx.pid())?),
+        None => None,
+    };
+    let outcome = match guarded(state.init(ctx)).await {
         Ok(Ok(())) => match ctx.stop.take() {
             Some(reason) => Err(StartError::Init(reason)),
             None => Ok(()),
         },
         Ok(Err(reason)) | Err(reason) => Err(StartError::Init(reason)),
+    };
+    if let (Err(_), Some(unregister)) = (&outcome, unregister) {
+        unregister();
     }
+    outcome
 }
 
 /// Handles messages until a callback asks to stop, a stop request or the parent's exit arrives,
-/// or a callback panics; returns the reason to stop with.
-async fn serve_messages<S: GenServer>(state: &mut S, ctx: &mut ServerContext<S>) -> ExitReason {
+/// or a callback panics; returns the reason to stop with, and the calls the last callback
+/// dropped unanswered (their callers learn the reason once `terminate` has run).
+async fn serve_messages<S: GenServer>(
+    state: &mut S,
+    ctx: &mut ServerContext<S>,
+) -> (ExitReason, UnansweredCalls) {
+    let mut unanswered = UnansweredCalls::default();
     loop {
         if let Some(reason) = ctx.stop.take() {
-            return reason;
+            return (reason, unanswered);
         }
-        if let Some(next) = ctx.next.take() {
-            if let Err(panic) = guarded(state.handle_continue(next, ctx)).await {
-                return panic;
+        // The server goes on: calls dropped by the last callback were dropped for good.
+        std::mem::take(&mut unanswered).dropped();
+        let (handled, dropped) = if let Some(next) = ctx.next.take() {
+            parking(guarded(state.handle_continue(next, ctx))).await
+        } else {
+            if std::mem::take(&mut ctx.hibernate) {
+                ctx.process.shrink_mailbox();
             }
-            continue;
-        }
-        if std::mem::take(&mut ctx.hibernate) {
-            ctx.process.shrink_mailbox();
-        }
-        let message = match ctx.idle_timeout.take() {
-            None => Some(ctx.process.recv().await),
-            Some(timeout) => ctx.process.recv_timeout(timeout).await,
-        };
-        let handled = match message {
-            None => guarded(state.handle_info(Info::Timeout, ctx)).await,
-            Some(Message::User(Envelope(request))) => match request {
-                Request::Call(request, from) => {
-                    guarded(state.handle_call(request, from, ctx)).await
+            let message = match ctx.idle_timeout.take() {
+                None => Some(ctx.process.recv().await),
+                Some(timeout) => ctx.process.recv_timeout(timeout).await,
+            };
+            match message {
+                None => parking(guarded(state.handle_info(Info::Timeout, ctx))).await,
+                Some(Message::User(Envelope(request))) => match request {
+                    Request::Call(request, from) => {
+                        parking(guarded(state.handle_call(request, from, ctx))).await
+                    }
+                    Request::Cast(request) => {
+                        parking(guarded(state.handle_cast(request, ctx))).await
+                    }
+                    Request::Info(info) => {
+                        parking(guarded(state.handle_info(Info::Message(info), ctx))).await
+                    }
+                    Request::Stop(reason) => return (*reason, unanswered),
+                },
+                // The parent going down takes a trapping server with it, through `terminate`.
+                Some(Message::Exit(exit)) if Some(exit.from) == ctx.parent => {
+                    return (exit.reason, unanswered)
                 }
-                Request::Cast(request) => guarded(state.handle_cast(request, ctx)).await,
-                Request::Info(info) => guarded(state.handle_info(Info::Message(info), ctx)).await,
-                Request::Stop(reason) => return *reason,
-            },
-            // The parent going down takes a trapping server with it, through `terminate`.
-            Some(Message::Exit(exit)) if Some(exit.from) == ctx.parent => return exit.reason,
-            Some(Message::Exit(exit)) => guarded(state.handle_info(Info::Exit(*exit), ctx)).await,
-            Some(Message::Down(down)) => guarded(state.handle_info(Info::Down(*down), ctx)).await,
+                Some(Message::Exit(exit)) => {
+                    parking(guarded(state.handle_info(Info::Exit(*exit), ctx))).await
+                }
+                Some(Message::Down(down)) => {
+                    parking(guarded(state.handle_info(Info::Down(*down), ctx))).await
+                }
+            }
         };
+        unanswered = dropped;
         if let Err(panic) = handled {
-            return panic;
+            return (panic, unanswered);
         }
     }
 }

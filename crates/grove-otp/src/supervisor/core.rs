@@ -129,14 +129,11 @@ impl Core {
         match pid {
             Some(pid) => {
                 child.slot = Slot::Running(pid);
-                if let Some(backoff) = self.backoff {
-                    if now.saturating_sub(child.started_at) >= backoff.reset_after {
-                        child.failures = 0;
-                    }
-                }
                 child.started_at = now;
                 self.by_pid.insert(pid, order);
             }
+            // A temporary child that chose not to run is forgotten, as OTP does.
+            None if child.restart == Restart::Temporary => self.remove(order),
             None => child.slot = Slot::Stopped,
         }
     }
@@ -232,6 +229,12 @@ impl Core {
                 self.remove(order);
             }
             return Decision::Nothing;
+        }
+        // A child that stayed up long enough fails afresh: its backoff starts over.
+        if let Some(backoff) = self.backoff {
+            if now.saturating_sub(child.started_at) >= backoff.reset_after {
+                child.failures = 0;
+            }
         }
         child.failures = child.failures.saturating_add(1);
         let failures = child.failures;
@@ -539,10 +542,17 @@ mod tests {
             delay_of(core.exited(pid(2), &ExitReason::Killed, ms(12))),
             ms(20)
         );
-        // Up for longer than `reset_after` before failing again: back to the first delay.
+        // Crashing at once after each start: the delay keeps doubling up to its max, however
+        // long the child spent waiting for its restart.
         core.started(&a, Some(pid(3)), ms(5000));
         assert_eq!(
-            delay_of(core.exited(pid(3), &ExitReason::Killed, ms(9000))),
+            delay_of(core.exited(pid(3), &ExitReason::Killed, ms(5001))),
+            ms(40)
+        );
+        // Up for longer than `reset_after` before failing again: back to the first delay.
+        core.started(&a, Some(pid(4)), ms(6000));
+        assert_eq!(
+            delay_of(core.exited(pid(4), &ExitReason::Killed, ms(9000))),
             ms(10)
         );
     }

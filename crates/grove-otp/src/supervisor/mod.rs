@@ -7,7 +7,7 @@
 //! use grove_otp::prelude::*;
 //! use grove_runtime::Context;
 //!
-//! grove_runtime::run(|_: Context<()>| async {
+//! let reason = grove_runtime::run(|_: Context<()>| async {
 //!     let tree = Supervisor::one_for_one()
 //!         .intensity(10, Duration::from_secs(1))
 //!         .child(ChildSpec::process("flaky", |mut ctx: Context<u32>| async move {
@@ -24,15 +24,18 @@
 //!     tokio::time::sleep(Duration::from_millis(20)).await;
 //!     let second = tree.which_children().await?[0].status.pid();
 //!     assert!(second.is_some() && second != Some(first));
-//!     tree.stop(ExitReason::Shutdown).await?;
+//!     // `normal`: a linked caller that does not trap exits is not taken down with it.
+//!     tree.stop(ExitReason::Normal).await?;
 //!     Ok::<(), ExitReason>(())
 //! });
+//! assert_eq!(reason, ExitReason::Normal);
 //! ```
 //!
 //! Restarts, give-ups, failed starts and shutdowns are logged with `tracing` and counted in
 //! [`stats`].
 
 mod core;
+mod dynamic;
 mod intensity;
 mod server;
 mod spec;
@@ -42,6 +45,7 @@ use std::time::Duration;
 
 use grove_runtime::{ExitReason, Pid};
 
+pub use dynamic::{DynamicSupervisor, DynamicSupervisorRef};
 pub use intensity::{Backoff, Intensity};
 use server::SupervisorServer;
 pub use spec::{ChildKind, ChildSpec, IntoChild, Restart, Shutdown, Strategy};
@@ -214,6 +218,11 @@ pub enum SupervisorError {
     /// The child is waiting for a restart.
     #[error("the child {0:?} is waiting to be restarted; terminate it first")]
     Restarting(String),
+    /// A dynamic supervisor already has its maximum number of children.
+    #[error(
+        "the supervisor already runs its maximum of {0} children; stop one or raise max_children"
+    )]
+    MaxChildren(usize),
     /// The child's start function failed.
     #[error("the child failed to start: {0}")]
     Start(StartError),
@@ -235,7 +244,7 @@ impl From<SupervisorError> for ExitReason {
 }
 
 /// Operator requests can wait behind a long shutdown; they get more than a call's default.
-const OPERATOR_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const OPERATOR_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl SupervisorRef {
     /// The supervisor's pid.

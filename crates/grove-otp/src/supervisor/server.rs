@@ -70,7 +70,11 @@ impl SupervisorServer {
         let Some(spec) = self.specs.get(id) else {
             return Ok(None);
         };
-        let started = (spec.start)().await;
+        let start = spec.start.clone();
+        // A start function that panics is a failed start, as OTP treats a crash in `start_link`.
+        let started = crate::start::guarded(async move { start().await })
+            .await
+            .unwrap_or_else(|panic| Err(StartError::Init(panic)));
         match started {
             Ok(pid) => {
                 if let Some(pid) = pid {
@@ -79,6 +83,10 @@ impl SupervisorServer {
                     ctx.link(pid);
                 }
                 self.core.started(id, pid, self.now());
+                if self.core.child(id).is_none() {
+                    // A temporary child that chose not to run is forgotten.
+                    self.specs.remove(id);
+                }
                 stats::CHILDREN_STARTED.inc();
                 tracing::debug!(supervisor = %ctx.pid(), child = %id, pid = ?pid, "child started");
                 Ok(pid)

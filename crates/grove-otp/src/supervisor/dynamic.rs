@@ -1,0 +1,391 @@
+//! `DynamicSupervisor`: children started on demand, all alike, identified by pid (Elixir's
+//! `DynamicSupervisor`). The same restart rules as [`super::Supervisor`]'s `one_for_one`, a
+//! restart intensity, and an optional cap on the number of children. On shutdown every child is
+//! told to stop at once, and each is killed if it outlives its own shutdown timeout.
+//!
+//! ```
+//! use grove_otp::prelude::*;
+//! use grove_otp::supervisor::DynamicSupervisor;
+//! use grove_runtime::Context;
+//!
+//! let reason = grove_runtime::run(|_: Context<()>| async {
+//!     let pool = DynamicSupervisor::new().max_children(100).start_link().await?;
+//!     let spec = ChildSpec::process("session", |mut ctx: Context<()>| async move {
+//!         let _ = ctx.recv().await;
+//!     });
+//!     let first = pool.start_child(spec.clone()).await?;
+//!     let second = pool.start_child(spec).await?;
+//!     assert_ne!(first, second);
+//!     assert_eq!(pool.count_children().await?.active, 2);
+//!     // `normal`: a linked caller that does not trap exits is not taken down with it.
+//!     pool.stop(ExitReason::Normal).await?;
+//!     Ok::<(), ExitReason>(())
+//! });
+//! assert_eq!(reason, ExitReason::Normal);
+//! ```
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use grove_runtime::{ExitReason, Message, Pid, Ref};
+use tokio::time::Instant;
+
+use super::intensity::{Intensity, RestartWindow};
+use super::spec::{ChildKind, ChildSpec, Restart, Shutdown};
+use super::{stats, ChildCounts, ChildInfo, ChildStatus, SupervisorError, OPERATOR_TIMEOUT};
+use crate::gen_server::{CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions};
+use crate::start::StartError;
+
+/// A dynamic supervisor's configuration.
+#[derive(Debug, Clone, Default)]
+pub struct DynamicSupervisor {
+    intensity: Intensity,
+    max_children: Option<usize>,
+}
+
+impl DynamicSupervisor {
+    /// OTP's default intensity (3 restarts in 5 seconds), no cap on children.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// At most `max_restarts` restarts within `period`.
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.intensity = Intensity {
+            max_restarts,
+            period,
+        };
+        self
+    }
+
+    /// At most `max` children at once; `start_child` past it fails with
+    /// [`SupervisorError::MaxChildren`].
+    pub fn max_children(mut self, max: usize) -> Self {
+        self.max_children = Some(max);
+        self
+    }
+
+    /// Starts it linked to the calling process.
+    pub async fn start_link(self) -> Result<DynamicSupervisorRef, StartError> {
+        self.start_opt(StartOptions::new().link()).await
+    }
+
+    /// Starts it without a link.
+    pub async fn start(self) -> Result<DynamicSupervisorRef, StartError> {
+        self.start_opt(StartOptions::new()).await
+    }
+
+    /// Starts it with options (a registered name, say).
+    pub async fn start_opt(
+        self,
+        options: StartOptions,
+    ) -> Result<DynamicSupervisorRef, StartError> {
+        let server = DynamicServer {
+            window: RestartWindow::new(self.intensity),
+            max_children: self.max_children,
+            children: HashMap::new(),
+            origin: Instant::now(),
+        };
+        Server::start_opt(server, options)
+            .await
+            .map(DynamicSupervisorRef)
+    }
+
+    /// A child spec that starts this dynamic supervisor under another supervisor.
+    pub fn into_child_spec(self, id: impl Into<std::sync::Arc<str>>) -> ChildSpec {
+        ChildSpec::new(id, move || self.clone().start_link()).supervisor()
+    }
+}
+
+/// A handle on a running dynamic supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DynamicSupervisorRef(Server<DynamicServer>);
+
+impl super::IntoChild for DynamicSupervisorRef {
+    fn into_child(self) -> Option<Pid> {
+        Some(self.pid())
+    }
+}
+
+impl DynamicSupervisorRef {
+    /// Its pid.
+    pub fn pid(&self) -> Pid {
+        self.0.pid()
+    }
+
+    /// The dynamic supervisor registered as `name`.
+    pub fn whereis(name: &str) -> Option<Self> {
+        Server::whereis(name).map(DynamicSupervisorRef)
+    }
+
+    async fn request(&self, call: Call) -> Result<Reply, SupervisorError> {
+        Ok(self.0.call_timeout(call, OPERATOR_TIMEOUT).await?)
+    }
+
+    /// Starts a child from `spec`; `Ok(None)` if its start said to ignore it.
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<Option<Pid>, SupervisorError> {
+        match self.request(Call::Start(spec)).await? {
+            Reply::Started(started) => started,
+            _ => unreachable!("start_child is answered with a start"),
+        }
+    }
+
+    /// Stops the child `pid` as its spec says; it is not restarted.
+    pub async fn terminate_child(&self, pid: Pid) -> Result<(), SupervisorError> {
+        match self.request(Call::Terminate(pid)).await? {
+            Reply::Done(done) => done,
+            _ => unreachable!("terminate_child is answered with done"),
+        }
+    }
+
+    /// The children, in no particular order.
+    pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
+        match self.request(Call::Which).await? {
+            Reply::Children(children) => Ok(children),
+            _ => unreachable!("which_children is answered with children"),
+        }
+    }
+
+    /// How many children.
+    pub async fn count_children(&self) -> Result<ChildCounts, SupervisorError> {
+        match self.request(Call::Count).await? {
+            Reply::Counts(counts) => Ok(counts),
+            _ => unreachable!("count_children is answered with counts"),
+        }
+    }
+
+    /// Stops every child (all at once), then the supervisor.
+    pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
+        self.0.stop(reason).await
+    }
+}
+
+pub enum Call {
+    Start(ChildSpec),
+    Terminate(Pid),
+    Which,
+    Count,
+}
+
+pub enum Reply {
+    Started(Result<Option<Pid>, SupervisorError>),
+    Done(Result<(), SupervisorError>),
+    Children(Vec<ChildInfo>),
+    Counts(ChildCounts),
+}
+
+/// A failed restart to try again.
+pub struct Retry(ChildSpec);
+
+/// A running dynamic supervisor.
+pub struct DynamicServer {
+    window: RestartWindow,
+    max_children: Option<usize>,
+    children: HashMap<Pid, ChildSpec>,
+    origin: Instant,
+}
+
+impl DynamicServer {
+    async fn start(
+        &mut self,
+        spec: ChildSpec,
+        ctx: &mut ServerContext<Self>,
+    ) -> Result<Option<Pid>, StartError> {
+        let start = spec.start.clone();
+        let started = crate::start::guarded(async move { start().await })
+            .await
+            .unwrap_or_else(|panic| Err(StartError::Init(panic)));
+        match started {
+            Ok(Some(pid)) => {
+                ctx.link(pid);
+                self.children.insert(pid, spec);
+                stats::CHILDREN_STARTED.inc();
+                Ok(Some(pid))
+            }
+            Ok(None) => Ok(None),
+            Err(error) => {
+                stats::START_FAILURES.inc();
+                tracing::error!(supervisor = %ctx.pid(), child = %spec.id, %error, "child failed to start");
+                Err(error)
+            }
+        }
+    }
+
+    /// Counts a restart; gives up past the intensity. True if the restart may go ahead.
+    fn may_restart(&mut self, ctx: &mut ServerContext<Self>) -> bool {
+        if self.window.add(self.origin.elapsed()) {
+            return true;
+        }
+        stats::GIVE_UPS.inc();
+        tracing::error!(supervisor = %ctx.pid(), "reached the maximum restart intensity; stopping all children and exiting with shutdown");
+        ctx.stop(ExitReason::Shutdown);
+        false
+    }
+
+    async fn restart(&mut self, spec: ChildSpec, ctx: &mut ServerContext<Self>) {
+        if !self.may_restart(ctx) {
+            return;
+        }
+        match self.start(spec.clone(), ctx).await {
+            Ok(_) => stats::RESTARTS.inc(),
+            // Through the mailbox, so requests and exits are served in between.
+            Err(_) => ctx.server().send(Retry(spec)),
+        }
+    }
+
+    /// Tells every child to stop at once, then waits for each, killing any that outlives its
+    /// shutdown timeout.
+    async fn stop_all(&mut self, ctx: &mut ServerContext<Self>) {
+        let now = Instant::now();
+        let mut waiting: HashMap<Ref, (Pid, Option<Instant>)> = HashMap::new();
+        for (pid, spec) in self.children.drain() {
+            let process = ctx.process();
+            let monitor = process.monitor(pid);
+            process.unlink(pid);
+            let deadline = match spec.shutdown {
+                Shutdown::BrutalKill => {
+                    process.exit(pid, ExitReason::Kill);
+                    None
+                }
+                Shutdown::Infinity => {
+                    process.exit(pid, ExitReason::Shutdown);
+                    None
+                }
+                Shutdown::Timeout(timeout) => {
+                    process.exit(pid, ExitReason::Shutdown);
+                    now.checked_add(timeout)
+                }
+            };
+            waiting.insert(monitor, (pid, deadline));
+        }
+        while !waiting.is_empty() {
+            let next_deadline = waiting.values().filter_map(|(_, d)| *d).min();
+            let is_ours = |m: &Message<_>| matches!(m, Message::Down(d) if waiting.contains_key(&d.reference));
+            let received = match next_deadline {
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    ctx.process().recv_match_timeout(is_ours, left).await
+                }
+                None => Some(ctx.process().recv_match(is_ours).await),
+            };
+            match received {
+                Some(Message::Down(down)) => {
+                    waiting.remove(&down.reference);
+                    stats::CHILDREN_STOPPED.inc();
+                }
+                Some(_) => {}
+                None => {
+                    let now = Instant::now();
+                    for (pid, deadline) in waiting.values_mut() {
+                        if deadline.is_some_and(|d| d <= now) {
+                            stats::SHUTDOWN_TIMEOUTS.inc();
+                            tracing::warn!(%pid, "child did not stop within its shutdown timeout; killing it");
+                            ctx.process().exit(*pid, ExitReason::Kill);
+                            *deadline = None;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn info(pid: Pid, spec: &ChildSpec) -> ChildInfo {
+        ChildInfo {
+            id: spec.id.clone(),
+            status: ChildStatus::Running(pid),
+            kind: spec.kind,
+        }
+    }
+}
+
+impl GenServer for DynamicServer {
+    type Call = Call;
+    type Reply = Reply;
+    type Cast = ();
+    type Info = Retry;
+
+    async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
+        ctx.trap_exit(true);
+        Ok(())
+    }
+
+    async fn handle_call(
+        &mut self,
+        request: Call,
+        from: ReplyTo<Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        let reply = match request {
+            Call::Start(spec) => {
+                if let Some(max) = self.max_children {
+                    if self.children.len() >= max {
+                        from.reply(Reply::Started(Err(SupervisorError::MaxChildren(max))));
+                        return;
+                    }
+                }
+                Reply::Started(self.start(spec, ctx).await.map_err(SupervisorError::Start))
+            }
+            Call::Terminate(pid) => match self.children.remove(&pid) {
+                Some(spec) => {
+                    let reason =
+                        super::server::shutdown_process(ctx.process(), pid, spec.shutdown).await;
+                    stats::CHILDREN_STOPPED.inc();
+                    tracing::debug!(supervisor = %ctx.pid(), %pid, %reason, "child terminated on request");
+                    Reply::Done(Ok(()))
+                }
+                None => Reply::Done(Err(SupervisorError::NotFound(pid.to_string()))),
+            },
+            Call::Which => Reply::Children(
+                self.children
+                    .iter()
+                    .map(|(pid, spec)| Self::info(*pid, spec))
+                    .collect(),
+            ),
+            Call::Count => {
+                let supervisors = self
+                    .children
+                    .values()
+                    .filter(|spec| spec.kind == ChildKind::Supervisor)
+                    .count();
+                Reply::Counts(ChildCounts {
+                    specs: self.children.len(),
+                    active: self.children.len(),
+                    supervisors,
+                    workers: self.children.len() - supervisors,
+                })
+            }
+        };
+        from.reply(reply);
+    }
+
+    async fn handle_cast(&mut self, _: (), _: &mut ServerContext<Self>) {}
+
+    async fn handle_info(&mut self, info: Info<Retry>, ctx: &mut ServerContext<Self>) {
+        match info {
+            Info::Exit(exit) => {
+                let Some(spec) = self.children.remove(&exit.from) else {
+                    return;
+                };
+                let restart = match spec.restart {
+                    Restart::Permanent => true,
+                    Restart::Transient => !exit.reason.is_clean(),
+                    Restart::Temporary => false,
+                };
+                if exit.reason.is_clean() {
+                    tracing::debug!(supervisor = %ctx.pid(), child = %spec.id, pid = %exit.from, reason = %exit.reason, "child exited");
+                } else {
+                    tracing::error!(supervisor = %ctx.pid(), child = %spec.id, pid = %exit.from, reason = %exit.reason, "child terminated");
+                }
+                if restart {
+                    self.restart(spec, ctx).await;
+                }
+            }
+            Info::Message(Retry(spec)) => self.restart(spec, ctx).await,
+            Info::Down(_) | Info::Timeout => {}
+        }
+    }
+
+    async fn terminate(&mut self, _: &ExitReason, ctx: &mut ServerContext<Self>) {
+        self.stop_all(ctx).await;
+    }
+}
