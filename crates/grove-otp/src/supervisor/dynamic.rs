@@ -84,6 +84,8 @@ impl DynamicSupervisor {
             window: RestartWindow::new(self.intensity),
             max_children: self.max_children,
             children: HashMap::new(),
+            restarting: HashMap::new(),
+            next_retry: 0,
             origin: Instant::now(),
         };
         Server::start_opt(server, options)
@@ -111,6 +113,11 @@ impl DynamicSupervisorRef {
     /// Its pid.
     pub fn pid(&self) -> Pid {
         self.0.pid()
+    }
+
+    /// The handle of the dynamic supervisor at `pid`.
+    pub fn from_pid(pid: Pid) -> Self {
+        DynamicSupervisorRef(Server::from_pid(pid))
     }
 
     /// The dynamic supervisor registered as `name`.
@@ -174,14 +181,17 @@ pub enum Reply {
     Counts(ChildCounts),
 }
 
-/// A failed restart to try again.
-pub struct Retry(ChildSpec);
+/// A failed restart to try again: the key of a child waiting in `restarting`.
+pub struct Retry(u64);
 
 /// A running dynamic supervisor.
 pub struct DynamicServer {
     window: RestartWindow,
     max_children: Option<usize>,
     children: HashMap<Pid, ChildSpec>,
+    /// Children whose restart failed and waits for its retry: they keep their place.
+    restarting: HashMap<u64, ChildSpec>,
+    next_retry: u64,
     origin: Instant,
 }
 
@@ -228,8 +238,14 @@ impl DynamicServer {
         }
         match self.start(spec.clone(), ctx).await {
             Ok(_) => stats::RESTARTS.inc(),
-            // Through the mailbox, so requests and exits are served in between.
-            Err(_) => ctx.server().send(Retry(spec)),
+            // Through the mailbox, so requests and exits are served in between; meanwhile the
+            // child keeps its place under `max_children`.
+            Err(_) => {
+                let key = self.next_retry;
+                self.next_retry += 1;
+                self.restarting.insert(key, spec);
+                ctx.server().send(Retry(key));
+            }
         }
     }
 
@@ -318,7 +334,7 @@ impl GenServer for DynamicServer {
         let reply = match request {
             Call::Start(spec) => {
                 if let Some(max) = self.max_children {
-                    if self.children.len() >= max {
+                    if self.children.len() + self.restarting.len() >= max {
                         from.reply(Reply::Started(Err(SupervisorError::MaxChildren(max))));
                         return;
                     }
@@ -339,6 +355,11 @@ impl GenServer for DynamicServer {
                 self.children
                     .iter()
                     .map(|(pid, spec)| Self::info(*pid, spec))
+                    .chain(self.restarting.values().map(|spec| ChildInfo {
+                        id: spec.id.clone(),
+                        status: ChildStatus::Restarting,
+                        kind: spec.kind,
+                    }))
                     .collect(),
             ),
             Call::Count => {
@@ -348,7 +369,7 @@ impl GenServer for DynamicServer {
                     .filter(|spec| spec.kind == ChildKind::Supervisor)
                     .count();
                 Reply::Counts(ChildCounts {
-                    specs: self.children.len(),
+                    specs: self.children.len() + self.restarting.len(),
                     active: self.children.len(),
                     supervisors,
                     workers: self.children.len() - supervisors,
@@ -380,7 +401,11 @@ impl GenServer for DynamicServer {
                     self.restart(spec, ctx).await;
                 }
             }
-            Info::Message(Retry(spec)) => self.restart(spec, ctx).await,
+            Info::Message(Retry(key)) => {
+                if let Some(spec) = self.restarting.remove(&key) {
+                    self.restart(spec, ctx).await;
+                }
+            }
             Info::Down(_) | Info::Timeout => {}
         }
     }
