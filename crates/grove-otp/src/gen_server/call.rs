@@ -209,6 +209,18 @@ impl CallError {
     }
 }
 
+impl<M> From<SendError<M>> for CallError {
+    /// Why a request could not be handed to the server (the request itself is dropped).
+    fn from(error: SendError<M>) -> Self {
+        match error {
+            SendError::Full { .. } => CallError::Full,
+            SendError::NoProc { .. } => CallError::NoProc,
+            SendError::WrongType { pid, .. } => CallError::WrongType(pid),
+            SendError::NotRegistered { name, .. } => CallError::NotRegistered(name.to_string()),
+        }
+    }
+}
+
 impl From<CallError> for ExitReason {
     fn from(error: CallError) -> Self {
         error.into_exit_reason()
@@ -228,14 +240,7 @@ where
 {
     let (tx, rx) = oneshot::channel();
     let request = make(ReplyTo::new(tx));
-    if let Err(error) = grove_runtime::try_deliver(to, request) {
-        return Err(match error {
-            SendError::Full { .. } => CallError::Full,
-            SendError::NoProc { .. } => CallError::NoProc,
-            SendError::WrongType { pid, .. } => CallError::WrongType(pid),
-            SendError::NotRegistered { name, .. } => CallError::NotRegistered(name.to_string()),
-        });
-    }
+    grove_runtime::try_deliver(to, request)?;
     let outcome = match crate::deadline::timeout(timeout, rx).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_)) => Err(Unanswered::Dropped),

@@ -355,14 +355,7 @@ impl<S: GenServer> Server<S> {
             return Err(CallError::NoProc);
         };
         let request = Envelope(Request::Stop(Box::new(reason.clone())));
-        match grove_runtime::try_deliver(self.addr, request) {
-            Ok(()) => {}
-            Err(grove_runtime::SendError::Full { .. }) => return Err(CallError::Full),
-            Err(grove_runtime::SendError::WrongType { pid, .. }) => {
-                return Err(CallError::WrongType(pid))
-            }
-            Err(_) => return Err(CallError::NoProc),
-        }
+        grove_runtime::try_deliver(self.addr, request)?;
         match exited.await {
             exit if exit == reason => Ok(()),
             // A process exiting with `kill` is reported as `killed`.

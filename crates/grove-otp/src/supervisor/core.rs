@@ -219,12 +219,7 @@ impl Core {
             .get_mut(&order)
             .expect("by_pid points at a child");
         child.slot = Slot::Stopped;
-        let restart = match child.restart {
-            Restart::Permanent => true,
-            Restart::Transient => !reason.is_clean(),
-            Restart::Temporary => false,
-        };
-        if !restart {
+        if !child.restart.restarts_after(reason) {
             if child.restart == Restart::Temporary {
                 self.remove(order);
             }

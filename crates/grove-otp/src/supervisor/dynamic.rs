@@ -31,7 +31,7 @@ use grove_runtime::{ExitReason, Message, Pid, Ref};
 use tokio::time::Instant;
 
 use super::intensity::{Intensity, RestartWindow};
-use super::spec::{ChildKind, ChildSpec, Restart, Shutdown};
+use super::spec::{ChildKind, ChildSpec, Shutdown};
 use super::{stats, ChildCounts, ChildInfo, ChildStatus, SupervisorError, OPERATOR_TIMEOUT};
 use crate::gen_server::{CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions};
 use crate::start::StartError;
@@ -201,24 +201,11 @@ impl DynamicServer {
         spec: ChildSpec,
         ctx: &mut ServerContext<Self>,
     ) -> Result<Option<Pid>, StartError> {
-        let start = spec.start.clone();
-        let started = crate::start::guarded(async move { start().await })
-            .await
-            .unwrap_or_else(|panic| Err(StartError::Init(panic)));
-        match started {
-            Ok(Some(pid)) => {
-                ctx.link(pid);
-                self.children.insert(pid, spec);
-                stats::CHILDREN_STARTED.inc();
-                Ok(Some(pid))
-            }
-            Ok(None) => Ok(None),
-            Err(error) => {
-                stats::START_FAILURES.inc();
-                tracing::error!(supervisor = %ctx.pid(), child = %spec.id, %error, "child failed to start");
-                Err(error)
-            }
+        let pid = spec.start_under(ctx.pid()).await?;
+        if let Some(pid) = pid {
+            self.children.insert(pid, spec);
         }
+        Ok(pid)
     }
 
     /// Counts a restart; gives up past the intensity. True if the restart may go ahead.
@@ -387,17 +374,8 @@ impl GenServer for DynamicServer {
                 let Some(spec) = self.children.remove(&exit.from) else {
                     return;
                 };
-                let restart = match spec.restart {
-                    Restart::Permanent => true,
-                    Restart::Transient => !exit.reason.is_clean(),
-                    Restart::Temporary => false,
-                };
-                if exit.reason.is_clean() {
-                    tracing::debug!(supervisor = %ctx.pid(), child = %spec.id, pid = %exit.from, reason = %exit.reason, "child exited");
-                } else {
-                    tracing::error!(supervisor = %ctx.pid(), child = %spec.id, pid = %exit.from, reason = %exit.reason, "child terminated");
-                }
-                if restart {
+                super::spec::log_child_exit(ctx.pid(), &spec.id, &exit);
+                if spec.restart.restarts_after(&exit.reason) {
                     self.restart(spec, ctx).await;
                 }
             }

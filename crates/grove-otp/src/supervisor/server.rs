@@ -70,33 +70,13 @@ impl SupervisorServer {
         let Some(spec) = self.specs.get(id) else {
             return Ok(None);
         };
-        let start = spec.start.clone();
-        // A start function that panics is a failed start, as OTP treats a crash in `start_link`.
-        let started = crate::start::guarded(async move { start().await })
-            .await
-            .unwrap_or_else(|panic| Err(StartError::Init(panic)));
-        match started {
-            Ok(pid) => {
-                if let Some(pid) = pid {
-                    // A start function must link; if this one did not, linking now still makes
-                    // its exit reach us (as `noproc` if it is already gone).
-                    ctx.link(pid);
-                }
-                self.core.started(id, pid, self.now());
-                if self.core.child(id).is_none() {
-                    // A temporary child that chose not to run is forgotten.
-                    self.specs.remove(id);
-                }
-                stats::CHILDREN_STARTED.inc();
-                tracing::debug!(supervisor = %ctx.pid(), child = %id, pid = ?pid, "child started");
-                Ok(pid)
-            }
-            Err(error) => {
-                stats::START_FAILURES.inc();
-                tracing::error!(supervisor = %ctx.pid(), child = %id, %error, "child failed to start");
-                Err(error)
-            }
+        let pid = spec.start_under(ctx.pid()).await?;
+        self.core.started(id, pid, self.now());
+        if self.core.child(id).is_none() {
+            // A temporary child that chose not to run is forgotten.
+            self.specs.remove(id);
         }
+        Ok(pid)
     }
 
     /// Stops a running child as its spec says and waits until it is gone.
@@ -366,11 +346,7 @@ impl GenServer for SupervisorServer {
                     return;
                 };
                 let id = child.id.clone();
-                if exit.reason.is_clean() {
-                    tracing::debug!(supervisor = %ctx.pid(), child = %id, pid = %exit.from, reason = %exit.reason, "child exited");
-                } else {
-                    tracing::error!(supervisor = %ctx.pid(), child = %id, pid = %exit.from, reason = %exit.reason, "child terminated");
-                }
+                super::spec::log_child_exit(ctx.pid(), &id, &exit);
                 let now = self.now();
                 let decision = self.core.exited(exit.from, &exit.reason, now);
                 if self.core.child(&id).is_none() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use grove_runtime::{Addr, Context, IntoExitReason, Pid, SpawnOptions};
+use grove_runtime::{Addr, Context, Exit, ExitReason, IntoExitReason, Pid, SpawnOptions};
 
 use super::core::ChildId;
 use crate::gen_server::{GenServer, Server};
@@ -34,6 +34,17 @@ pub enum Restart {
     Transient,
     /// Never; its spec is forgotten once it exits.
     Temporary,
+}
+
+impl Restart {
+    /// Whether a child of this restart type is restarted after exiting with `reason`.
+    pub fn restarts_after(self, reason: &ExitReason) -> bool {
+        match self {
+            Restart::Permanent => true,
+            Restart::Transient => !reason.is_clean(),
+            Restart::Temporary => false,
+        }
+    }
 }
 
 /// How a child is stopped.
@@ -192,5 +203,40 @@ impl ChildSpec {
     /// The child's id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// Runs the start function from inside `supervisor`'s process: a panic in it is a failed
+    /// start (as OTP treats a crash in `start_link`), and the child is linked to the supervisor
+    /// even if the start function forgot to (if it is already gone, the link reports `noproc`).
+    /// Counted and logged.
+    pub(crate) async fn start_under(&self, supervisor: Pid) -> Result<Option<Pid>, StartError> {
+        let start = self.start.clone();
+        let started = crate::start::guarded(async move { start().await })
+            .await
+            .unwrap_or_else(|panic| Err(StartError::Init(panic)));
+        match &started {
+            Ok(pid) => {
+                if let Some(pid) = pid {
+                    grove_runtime::link(*pid);
+                }
+                super::stats::CHILDREN_STARTED.inc();
+                tracing::debug!(%supervisor, child = %self.id, pid = ?pid, "child started");
+            }
+            Err(error) => {
+                super::stats::START_FAILURES.inc();
+                tracing::error!(%supervisor, child = %self.id, %error, "child failed to start");
+            }
+        }
+        started
+    }
+}
+
+/// Logs a child's own exit: quietly for `normal` and `shutdown`, as an error otherwise (OTP's
+/// `child_terminated` report).
+pub(crate) fn log_child_exit(supervisor: Pid, id: &str, exit: &Exit) {
+    if exit.reason.is_clean() {
+        tracing::debug!(%supervisor, child = %id, pid = %exit.from, reason = %exit.reason, "child exited");
+    } else {
+        tracing::error!(%supervisor, child = %id, pid = %exit.from, reason = %exit.reason, "child terminated");
     }
 }
