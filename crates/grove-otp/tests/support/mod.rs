@@ -17,8 +17,10 @@ use grove_runtime::{
 };
 use tokio::sync::oneshot;
 
-/// How long a test waits for something that should happen.
-pub const LONG: Duration = Duration::from_secs(5);
+// The process helpers the GenServer tests use too.
+#[path = "../common/mod.rs"]
+mod common;
+pub use common::{exit_of, LONG};
 
 pub fn ms(millis: u64) -> Duration {
     Duration::from_millis(millis)
@@ -50,22 +52,7 @@ where
     F: FnOnce(Context<()>) -> Fut,
     Fut: Future<Output = T> + Send + 'static,
 {
-    let (tx, rx) = oneshot::channel();
-    spawn_opt(
-        SpawnOptions::new().trap_exit(true),
-        move |ctx: Context<()>| {
-            let body = body(ctx);
-            async move {
-                let _ = tx.send(body.await);
-            }
-        },
-    )
-    .expect("spawn_opt failed");
-    match tokio::time::timeout(Duration::from_secs(60), rx).await {
-        Ok(Ok(value)) => value,
-        Ok(Err(_)) => panic!("the test process died before finishing (see its panic above)"),
-        Err(_) => panic!("the test process did not finish"),
-    }
+    common::in_process_opt(SpawnOptions::new().trap_exit(true), body).await
 }
 
 /// What happened, in order: `start a`, `stop a` and the like, from every child of a test.
@@ -233,19 +220,6 @@ pub async fn exit_child(pid: Pid, reason: ExitReason) -> ExitReason {
 /// Crashes the test child `pid` (see [`exit_child`]).
 pub async fn crash(pid: Pid) -> ExitReason {
     exit_child(pid, boom()).await
-}
-
-/// Starts watching `pid` now; resolves to its exit reason (`noproc` if it was not alive).
-pub fn exit_of(pid: impl Into<Pid>) -> impl Future<Output = ExitReason> + Send {
-    let watch = watch_exit(pid.into());
-    async move {
-        match watch {
-            Some(watch) => tokio::time::timeout(LONG, watch)
-                .await
-                .expect("the process did not exit"),
-            None => ExitReason::NoProc,
-        }
-    }
 }
 
 pub async fn children(sup: &SupervisorRef) -> Vec<ChildInfo> {
