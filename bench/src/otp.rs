@@ -27,129 +27,119 @@ impl GenServer for Counter {
     }
 }
 
-fn measure<T: Send + 'static>(
-    body: impl FnOnce(
-            Arc<Mutex<Option<T>>>,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
-        + Send
-        + 'static,
-) -> T {
-    let result = Arc::new(Mutex::new(None));
+/// Runs `scenario` as the first process of a fresh runtime and returns what it measured.
+fn measure<Fut>(scenario: impl FnOnce() -> Fut + Send + 'static) -> f64
+where
+    Fut: std::future::Future<Output = f64> + Send + 'static,
+{
+    let result = Arc::new(Mutex::new(f64::NAN));
     let out = result.clone();
-    grove::run(move |_: Context<()>| body(out));
-    let value = result
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-        .expect("the scenario reports a result");
+    grove::run(move |_: Context<()>| async move {
+        let value = scenario().await;
+        *out.lock().unwrap_or_else(|e| e.into_inner()) = value;
+    });
+    let value = *result.lock().unwrap_or_else(|e| e.into_inner());
     value
 }
 
 /// `n` sequential calls from one process; nanoseconds per call.
 pub fn call_round_trip(n: usize) -> f64 {
-    measure(move |out| {
-        Box::pin(async move {
-            let server = Server::start_link(Counter::default())
-                .await
-                .expect("counter starts");
-            let t0 = Instant::now();
-            for _ in 0..n {
-                let _ = server.call(()).await;
-            }
-            *out.lock().unwrap() = Some(t0.elapsed().as_nanos() as f64 / n as f64);
-        })
+    measure(move || async move {
+        let server = Server::start_link(Counter::default())
+            .await
+            .expect("counter starts");
+        let t0 = Instant::now();
+        for _ in 0..n {
+            let _ = server.call(()).await;
+        }
+        t0.elapsed().as_nanos() as f64 / n as f64
     })
 }
 
 /// `callers` processes each make `n` calls to one server; calls per second in all.
 pub fn concurrent_calls(callers: usize, n: usize) -> f64 {
-    measure(move |out| {
-        Box::pin(async move {
-            let server = Server::start_link(Counter::default())
-                .await
-                .expect("counter starts");
-            let t0 = Instant::now();
-            let pids: Vec<Pid> = (0..callers)
-                .map(|_| {
-                    spawn(move |_: Context<()>| async move {
-                        for _ in 0..n {
-                            let _ = server.call(()).await;
-                        }
-                    })
-                    .pid()
+    measure(move || async move {
+        let server = Server::start_link(Counter::default())
+            .await
+            .expect("counter starts");
+        let t0 = Instant::now();
+        let pids: Vec<Pid> = (0..callers)
+            .map(|_| {
+                spawn(move |_: Context<()>| async move {
+                    for _ in 0..n {
+                        let _ = server.call(()).await;
+                    }
                 })
-                .collect();
-            for pid in pids {
-                await_exit(pid).await;
-            }
-            *out.lock().unwrap() = Some((callers * n) as f64 / t0.elapsed().as_secs_f64());
-        })
+                .pid()
+            })
+            .collect();
+        for pid in pids {
+            await_exit(pid).await;
+        }
+        (callers * n) as f64 / t0.elapsed().as_secs_f64()
     })
 }
 
 /// `n` casts from one process, then one call to see them all handled; casts per second.
 pub fn casts(n: usize) -> f64 {
-    measure(move |out| {
-        Box::pin(async move {
-            let server = Server::start_link(Counter::default())
-                .await
-                .expect("counter starts");
-            let t0 = Instant::now();
-            for _ in 0..n {
-                server.cast(1);
-            }
-            let total = server
-                .call_timeout((), Duration::from_secs(600))
-                .await
-                .expect("the counter answers");
-            assert_eq!(total, n as u64);
-            *out.lock().unwrap() = Some(n as f64 / t0.elapsed().as_secs_f64());
-        })
+    measure(move || async move {
+        let server = Server::start_link(Counter::default())
+            .await
+            .expect("counter starts");
+        let t0 = Instant::now();
+        for _ in 0..n {
+            server.cast(1);
+        }
+        let total = server
+            .call_timeout((), Duration::from_secs(600))
+            .await
+            .expect("the counter answers");
+        assert_eq!(total, n as u64);
+        n as f64 / t0.elapsed().as_secs_f64()
     })
 }
 
 /// A one_for_one supervisor with `n` worker processes; all are killed at once, and the time
 /// until every child runs again is divided by `n`: microseconds per restarted child.
 pub fn restart_storm(n: usize) -> f64 {
-    measure(move |out| {
-        Box::pin(async move {
-            let specs = (0..n).map(|i| {
-                ChildSpec::process(format!("worker-{i}"), |mut ctx: Context<()>| async move {
-                    while ctx.recv().await.into_user().is_some() {}
-                })
-            });
-            let tree = Supervisor::one_for_one()
-                .intensity(n as u32 * 2, Duration::from_secs(60))
-                .children(specs)
-                .start_link()
-                .await
-                .expect("the tree starts");
-            let before: std::collections::HashSet<Pid> = tree
-                .which_children()
-                .await
-                .expect("the supervisor answers")
+    measure(move || async move {
+        let specs = (0..n).map(|i| {
+            ChildSpec::process(format!("worker-{i}"), |mut ctx: Context<()>| async move {
+                while ctx.recv().await.into_user().is_some() {}
+            })
+        });
+        let tree = Supervisor::one_for_one()
+            .intensity(n as u32 * 2, Duration::from_secs(60))
+            .children(specs)
+            .start_link()
+            .await
+            .expect("the tree starts");
+        let before: std::collections::HashSet<Pid> = tree
+            .which_children()
+            .await
+            .expect("the supervisor answers")
+            .iter()
+            .filter_map(|c| c.status.pid())
+            .collect();
+        let t0 = Instant::now();
+        for pid in &before {
+            grove::exit(*pid, ExitReason::Kill);
+        }
+        // A call is answered after the exits queued before it: poll until every child runs
+        // under a new pid.
+        loop {
+            let children = tree.which_children().await.expect("the supervisor answers");
+            let restarted = children
                 .iter()
-                .filter_map(|c| c.status.pid())
-                .collect();
-            let t0 = Instant::now();
-            for pid in &before {
-                grove::exit(*pid, ExitReason::Kill);
+                .filter(|c| c.status.pid().is_some_and(|p| !before.contains(&p)))
+                .count();
+            if restarted == n {
+                break;
             }
-            // A call is answered after the exits queued before it: poll until every child runs
-            // under a new pid.
-            loop {
-                let children = tree.which_children().await.expect("the supervisor answers");
-                let restarted = children
-                    .iter()
-                    .filter(|c| c.status.pid().is_some_and(|p| !before.contains(&p)))
-                    .count();
-                if restarted == n {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-            *out.lock().unwrap() = Some(t0.elapsed().as_secs_f64() * 1e6 / n as f64);
-            let _ = tree.stop(ExitReason::Normal).await;
-        })
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        let measured = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+        let _ = tree.stop(ExitReason::Normal).await;
+        measured
     })
 }
