@@ -3,6 +3,8 @@
 //! - [`gen_server`]: a process that owns state and serves calls and casts (OTP's `gen_server`).
 //! - [`supervisor`]: restarts children by strategy and intensity, starts and stops them in order;
 //!   [`supervisor::DynamicSupervisor`] for children started on demand.
+//! - [`task`]: a future run as a process and awaited; tasks under a supervisor; bounded
+//!   concurrency over many items.
 //!
 //! They follow OTP's semantics; where Grove differs, `docs/semantics.md` says so and why.
 
@@ -10,6 +12,7 @@ mod deadline;
 pub mod gen_server;
 mod start;
 pub mod supervisor;
+pub mod task;
 
 pub use start::StartError;
 
@@ -23,5 +26,6 @@ pub mod prelude {
         Backoff, ChildSpec, ChildStatus, DynamicSupervisor, DynamicSupervisorRef, Restart,
         Shutdown, Supervisor, SupervisorRef,
     };
+    pub use crate::task::{Task, TaskError, TaskSupervisor, TaskSupervisorRef};
     pub use grove_runtime::{ExitReason, Pid};
 }
