@@ -3,11 +3,13 @@
 //! - [`gen_server`]: a process that owns state and serves calls and casts (OTP's `gen_server`).
 //! - [`supervisor`]: restarts children by strategy and intensity, starts and stops them in order;
 //!   [`supervisor::DynamicSupervisor`] for children started on demand.
+//! - [`agent`]: state behind a process, read and changed with functions sent to it.
 //! - [`task`]: a future run as a process and awaited; tasks under a supervisor; bounded
 //!   concurrency over many items.
 //!
 //! They follow OTP's semantics; where Grove differs, `docs/semantics.md` says so and why.
 
+pub mod agent;
 mod deadline;
 pub mod gen_server;
 mod start;
@@ -18,6 +20,7 @@ pub use start::StartError;
 
 /// What a program built on the behaviours imports.
 pub mod prelude {
+    pub use crate::agent::Agent;
     pub use crate::gen_server::{
         CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
     };
