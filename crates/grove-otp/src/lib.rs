@@ -4,6 +4,7 @@
 //! - [`supervisor`]: restarts children by strategy and intensity, starts and stops them in order;
 //!   [`supervisor::DynamicSupervisor`] for children started on demand.
 //! - [`agent`]: state behind a process, read and changed with functions sent to it.
+//! - [`event_manager`]: a process passing events to a list of handlers (OTP's `gen_event`).
 //! - [`task`]: a future run as a process and awaited; tasks under a supervisor; bounded
 //!   concurrency over many items.
 //!
@@ -11,6 +12,7 @@
 
 pub mod agent;
 mod deadline;
+pub mod event_manager;
 pub mod gen_server;
 mod start;
 pub mod supervisor;
@@ -21,6 +23,7 @@ pub use start::StartError;
 /// What a program built on the behaviours imports.
 pub mod prelude {
     pub use crate::agent::Agent;
+    pub use crate::event_manager::{EventHandler, EventManager, Removal};
     pub use crate::gen_server::{
         CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
     };
