@@ -36,7 +36,7 @@
 //!     alarms.sync_notify(Alarm::Set("disk_full")).await?;
 //!     let active = alarms.call("active", |h: &mut ActiveAlarms| h.0.clone()).await?;
 //!     assert_eq!(active, ["database_disconnected", "disk_full"]);
-//!     Ok::<(), Box<dyn std::error::Error>>(())
+//!     Ok::<(), ExitReason>(())
 //! });
 //! ```
 
@@ -131,6 +131,12 @@ pub enum EventError {
     /// The manager did not answer.
     #[error("the event manager did not answer: {0}")]
     Manager(CallError),
+}
+
+impl From<EventError> for ExitReason {
+    fn from(error: EventError) -> Self {
+        ExitReason::error(error)
+    }
 }
 
 impl From<CallError> for EventError {

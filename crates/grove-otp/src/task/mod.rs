@@ -61,6 +61,17 @@ pub enum TaskError {
     AlreadyTaken,
 }
 
+impl From<TaskError> for ExitReason {
+    /// A task's crash as the awaiting process's own exit reason (what Elixir's `Task.await`
+    /// does): the task's reason itself, or the error for a timeout.
+    fn from(error: TaskError) -> Self {
+        match error {
+            TaskError::Exited(reason) => reason,
+            other => ExitReason::error(other),
+        }
+    }
+}
+
 /// What a task's process sends its awaiter: the future's output, or the reason it exited
 /// without one.
 pub(crate) type Outcome<T> = Result<T, ExitReason>;
