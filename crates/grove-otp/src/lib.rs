@@ -3,6 +3,8 @@
 //! - [`gen_server`]: a process that owns state and serves calls and casts (OTP's `gen_server`).
 //! - [`supervisor`]: restarts children by strategy and intensity, starts and stops them in order;
 //!   [`supervisor::DynamicSupervisor`] for children started on demand.
+//! - [`application`]: a root supervision tree and its configuration, started by one call and
+//!   stopped in order on SIGTERM or SIGINT.
 //! - [`agent`]: state behind a process, read and changed with functions sent to it.
 //! - [`event_manager`]: a process passing events to a list of handlers (OTP's `gen_event`).
 //! - [`task`]: a future run as a process and awaited; tasks under a supervisor; bounded
@@ -11,6 +13,7 @@
 //! They follow OTP's semantics; where Grove differs, `docs/semantics.md` says so and why.
 
 pub mod agent;
+pub mod application;
 mod deadline;
 pub mod event_manager;
 pub mod gen_server;
@@ -23,6 +26,7 @@ pub use start::StartError;
 /// What a program built on the behaviours imports.
 pub mod prelude {
     pub use crate::agent::Agent;
+    pub use crate::application::{Application, ApplicationExit};
     pub use crate::event_manager::{EventHandler, EventManager, Removal};
     pub use crate::gen_server::{
         CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,

@@ -1,0 +1,174 @@
+//! `Application` inside the test's runtime, stopped by a future (`serve_until`): the tree starts,
+//! stops in reverse order, and the outcome says how it ended. The same with real signals, in a
+//! real binary, is tested in `crates/grove-demo/tests/app_signals.rs`.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use grove_otp::application::{Application, ApplicationExit, StopCause};
+use grove_otp::prelude::*;
+use grove_runtime::Context;
+use tokio::sync::oneshot;
+
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn push(&self, line: impl Into<String>) {
+        self.0.lock().expect("log lock").push(line.into());
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("log lock").clone()
+    }
+}
+
+/// A GenServer child that logs its start and its `terminate`.
+struct Logged {
+    name: &'static str,
+    log: Log,
+    started: Option<oneshot::Sender<()>>,
+}
+
+impl GenServer for Logged {
+    type Call = ();
+    type Reply = ();
+    type Cast = ();
+    type Info = ();
+
+    async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
+        ctx.trap_exit(true);
+        self.log.push(format!("start {}", self.name));
+        if let Some(started) = self.started.take() {
+            let _ = started.send(());
+        }
+        Ok(())
+    }
+
+    async fn terminate(&mut self, reason: &ExitReason, _: &mut ServerContext<Self>) {
+        self.log.push(format!("stop {} {reason}", self.name));
+    }
+}
+
+fn child(name: &'static str, log: &Log, started: Option<oneshot::Sender<()>>) -> ChildSpec {
+    let log = log.clone();
+    let started = Arc::new(Mutex::new(started));
+    ChildSpec::new(name, move || {
+        let started = started.lock().expect("lock").take();
+        Server::start_link(Logged {
+            name,
+            log: log.clone(),
+            started,
+        })
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tree_starts_in_order_and_stops_in_reverse_order() {
+    let log = Log::default();
+    let (started, all_started) = oneshot::channel();
+    let tree_log = log.clone();
+    let exit = Application::new("test")
+        .config(vec!["config", "repo"])
+        .serve_until(
+            move |names: &Vec<&'static str>| {
+                Supervisor::one_for_one()
+                    .child(child(names[0], &tree_log, None))
+                    .child(child(names[1], &tree_log, None))
+                    .child(
+                        Supervisor::one_for_one()
+                            .child(child("endpoint", &tree_log, Some(started)))
+                            .into_child_spec("web"),
+                    )
+            },
+            async move {
+                let _ = all_started.await;
+            },
+        )
+        .await;
+    assert_eq!(exit, ApplicationExit::Stopped(StopCause::Requested));
+    assert_eq!(exit.code(), 0);
+    assert_eq!(
+        log.lines(),
+        [
+            "start config",
+            "start repo",
+            "start endpoint",
+            "stop endpoint shutdown",
+            "stop repo shutdown",
+            "stop config shutdown",
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_that_does_not_stop_in_time_is_killed_at_the_deadline() {
+    let (started, all_started) = oneshot::channel::<()>();
+    let started = Arc::new(Mutex::new(Some(started)));
+    let exit = Application::new("test")
+        .shutdown_timeout(Duration::from_millis(100))
+        .serve_until(
+            move |_: &()| {
+                Supervisor::one_for_one().child(
+                    ChildSpec::process("stubborn", move |mut ctx: Context<()>| {
+                        let started = started.lock().expect("lock").take();
+                        async move {
+                            ctx.trap_exit(true);
+                            if let Some(started) = started {
+                                let _ = started.send(());
+                            }
+                            // Ignores its shutdown signal; nobody sends it a message.
+                            while ctx.recv().await.into_user().is_none() {}
+                        }
+                    })
+                    .shutdown(Shutdown::Infinity),
+                )
+            },
+            async move {
+                let _ = all_started.await;
+            },
+        )
+        .await;
+    assert_eq!(
+        exit,
+        ApplicationExit::DeadlineExceeded(Duration::from_millis(100))
+    );
+    assert_eq!(exit.code(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_root_supervisor_that_gives_up_fails_the_application() {
+    let exit = Application::new("test")
+        .serve_until(
+            |_: &()| {
+                Supervisor::one_for_one()
+                    .intensity(0, LONG)
+                    .child(ChildSpec::process("crasher", |_: Context<()>| async {
+                        Err::<(), _>(ExitReason::error("no database"))
+                    }))
+            },
+            std::future::pending(),
+        )
+        .await;
+    assert!(matches!(exit, ApplicationExit::Failed(_)), "{exit:?}");
+    assert_eq!(exit.code(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_that_does_not_start_is_a_failed_start() {
+    let exit = Application::new("test")
+        .serve_until(
+            |_: &()| {
+                Supervisor::one_for_one().child(ChildSpec::new("broken", || async {
+                    Err::<Pid, _>(StartError::Init(ExitReason::error("bad config")))
+                }))
+            },
+            std::future::pending(),
+        )
+        .await;
+    assert!(matches!(exit, ApplicationExit::StartFailed(_)), "{exit:?}");
+    assert_eq!(exit.code(), 1);
+}
