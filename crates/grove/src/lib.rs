@@ -2,7 +2,7 @@
 //!
 //! This is the crate applications depend on. It re-exports Grove's layers behind features: the
 //! process runtime ([`process`], feature `runtime`) and the OTP behaviours ([`gen_server`],
-//! [`supervisor`], feature `otp`). Most programs start with `use grove::prelude::*;`.
+//! [`supervisor`], [`task`], [`agent`], [`event_manager`], [`application`], feature `otp`). Most programs start with `use grove::prelude::*;`.
 //!
 //! ```
 //! use grove::prelude::*;
@@ -29,7 +29,7 @@ pub use grove_runtime::{
 };
 
 #[cfg(feature = "otp")]
-pub use grove_otp::{gen_server, supervisor, StartError};
+pub use grove_otp::{agent, application, event_manager, gen_server, supervisor, task, StartError};
 
 /// What a typical Grove program imports.
 pub mod prelude {
@@ -41,9 +41,5 @@ pub mod prelude {
     };
 
     #[cfg(feature = "otp")]
-    pub use grove_otp::prelude::{
-        Backoff, CallError, ChildSpec, ChildStatus, DynamicSupervisor, GenServer, Info, ReplyTo,
-        Restart, Server, ServerContext, Shutdown, StartError, StartOptions, Supervisor,
-        SupervisorRef,
-    };
+    pub use grove_otp::prelude::*;
 }
