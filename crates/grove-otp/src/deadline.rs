@@ -106,29 +106,39 @@ pub(crate) async fn timeout<F: Future>(timeout: Duration, future: F) -> Result<F
             .await
             .map_err(|_| Elapsed);
     }
-    let deadline = Instant::now().checked_add(timeout);
     Deadline {
         future,
-        deadline,
-        armed: None,
+        timeout,
+        state: State::Unarmed,
     }
     .await
+}
+
+/// Where a deadline is. The clock is read only when the future does not finish on its first
+/// poll: most calls are answered before they would ever need one.
+enum State {
+    Unarmed,
+    /// `now + timeout` does not fit an `Instant`: it can never pass.
+    Never,
+    Armed {
+        deadline: Instant,
+        shard: usize,
+        key: usize,
+    },
 }
 
 pin_project_lite::pin_project! {
     struct Deadline<F> {
         #[pin]
         future: F,
-        // `None`: too far to ever pass.
-        deadline: Option<Instant>,
-        // (shard, key) once armed.
-        armed: Option<(usize, usize)>,
+        timeout: Duration,
+        state: State,
     }
 
     impl<F> PinnedDrop for Deadline<F> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
-            if let Some((shard, key)) = this.armed.take() {
+            if let State::Armed { shard, key, .. } = std::mem::replace(this.state, State::Unarmed) {
                 disarm(shard, key);
             }
         }
@@ -147,19 +157,19 @@ impl<F: Future> Future for Deadline<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(output) = this.future.poll(cx) {
-            if let Some((shard, key)) = this.armed.take() {
+            if let State::Armed { shard, key, .. } = std::mem::replace(this.state, State::Unarmed)
+            {
                 disarm(shard, key);
             }
             return Poll::Ready(Ok(output));
         }
-        let Some(deadline) = *this.deadline else {
-            return Poll::Pending;
-        };
-        match *this.armed {
-            None => {
-                if Instant::now() >= deadline {
-                    return Poll::Ready(Err(Elapsed));
-                }
+        match *this.state {
+            State::Never => Poll::Pending,
+            State::Unarmed => {
+                let Some(deadline) = Instant::now().checked_add(*this.timeout) else {
+                    *this.state = State::Never;
+                    return Poll::Pending;
+                };
                 let Some(sweeper) = sweeper() else {
                     return Poll::Pending;
                 };
@@ -169,14 +179,22 @@ impl<F: Future> Future for Deadline<F> {
                     waker: cx.waker().clone(),
                     fired: false,
                 });
-                *this.armed = Some((shard, key));
+                *this.state = State::Armed {
+                    deadline,
+                    shard,
+                    key,
+                };
                 sweeper.armed.fetch_add(1, Ordering::SeqCst);
                 if sweeper.sleeping.load(Ordering::SeqCst) {
                     sweeper.thread.unpark();
                 }
                 Poll::Pending
             }
-            Some((shard, key)) => {
+            State::Armed {
+                deadline,
+                shard,
+                key,
+            } => {
                 let Some(sweeper) = sweeper() else {
                     return Poll::Pending;
                 };
@@ -184,7 +202,7 @@ impl<F: Future> Future for Deadline<F> {
                 match entries.get_mut(key) {
                     Some(entry) if entry.fired || Instant::now() >= deadline => {
                         drop(entries);
-                        *this.armed = None;
+                        *this.state = State::Never;
                         disarm(shard, key);
                         Poll::Ready(Err(Elapsed))
                     }
@@ -195,7 +213,7 @@ impl<F: Future> Future for Deadline<F> {
                         Poll::Pending
                     }
                     None => {
-                        *this.armed = None;
+                        *this.state = State::Never;
                         Poll::Ready(Err(Elapsed))
                     }
                 }
