@@ -157,8 +157,7 @@ impl<F: Future> Future for Deadline<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if let Poll::Ready(output) = this.future.poll(cx) {
-            if let State::Armed { shard, key, .. } = std::mem::replace(this.state, State::Unarmed)
-            {
+            if let State::Armed { shard, key, .. } = std::mem::replace(this.state, State::Unarmed) {
                 disarm(shard, key);
             }
             return Poll::Ready(Ok(output));

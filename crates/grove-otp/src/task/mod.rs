@@ -40,6 +40,9 @@ use tokio::time::Instant;
 
 use crate::supervisor::{Shutdown, SupervisorError};
 
+/// The stream traits `async_stream` results are consumed with (`next`, `collect`, ...), and the
+/// way to turn an iterator into a stream, re-exported from `futures-util`.
+pub use futures_util::stream::{iter as stream_iter, Stream, StreamExt};
 pub use stream::{async_stream, async_stream_iter, AsyncStreamOptions};
 pub use supervisor::{TaskSupervisor, TaskSupervisorRef};
 
