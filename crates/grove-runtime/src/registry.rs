@@ -16,8 +16,9 @@
 //!     let listener = spawn(|mut ctx: Context<String>| async move { let _ = ctx.recv().await; });
 //!     topics.register(listener, "news".to_string(), ()).unwrap();
 //! }
-//! topics.dispatch(&"news".to_string(), |pid, ()| send(pid.assume_type::<String>(), "hi".into()));
 //! assert_eq!(topics.lookup(&"news".to_string()).len(), 3);
+//! // Each listener gets the message (and then exits, which removes its entry).
+//! topics.dispatch(&"news".to_string(), |pid, ()| send(pid.assume_type::<String>(), "hi".into()));
 //! # });
 //! ```
 
