@@ -27,7 +27,7 @@ pub use start::StartError;
 pub mod prelude {
     pub use crate::agent::Agent;
     pub use crate::application::{Application, ApplicationExit};
-    pub use crate::event_manager::{EventHandler, EventManager, Removal};
+    pub use crate::event_manager::{EventHandler, EventManager};
     pub use crate::gen_server::{
         CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
     };
