@@ -152,14 +152,14 @@ fn a_second_signal_while_stopping_exits_at_once_with_128_plus_the_signal() {
 
 #[test]
 fn a_part_that_ignores_shutdown_is_killed_at_the_deadline_and_the_status_says_so() {
-    let demo = Demo::start(&["--stubborn", "--shutdown-timeout-ms", "300"]);
+    let demo = Demo::start(&["--stubborn", "--shutdown-timeout-ms", "3000"]);
     demo.signal(libc::SIGTERM);
     let (status, lines) = demo.finish();
     assert!(lines.iter().any(|l| l == "stopping endpoint"), "{lines:?}");
     assert!(!lines.iter().any(|l| l.starts_with("stopped endpoint")));
     assert_eq!(
         lines.last().map(String::as_str),
-        Some("exit DeadlineExceeded(300ms) (status 2)")
+        Some("exit DeadlineExceeded(3s) (status 2)")
     );
     assert_eq!(status, Some(2));
 }

@@ -53,6 +53,7 @@ use futures_util::future::BoxFuture;
 use grove_runtime::{watch_exit, Context, ExitReason, Message, Pid};
 use tokio::time::Instant;
 
+use crate::start::{exit_of, guarded_sync};
 use crate::supervisor::Supervisor;
 
 /// How long the whole tree gets to stop by default: under Kubernetes' default grace period
@@ -226,10 +227,7 @@ impl<C: Send + Sync + 'static> Application<C> {
         let exited = watch_exit(master.pid());
         match rx.await {
             Ok(exit) => exit,
-            Err(_) => ApplicationExit::Failed(match exited {
-                Some(watch) => watch.await,
-                None => ExitReason::NoProc,
-            }),
+            Err(_) => ApplicationExit::Failed(exit_of(exited).await),
         }
     }
 
@@ -240,7 +238,20 @@ impl<C: Send + Sync + 'static> Application<C> {
     {
         let name = self.name;
         ctx.trap_exit(true);
-        let root = match tree(&self.config).start_link().await {
+        let supervisor = match guarded_sync(|| tree(&self.config)) {
+            Ok(supervisor) => supervisor,
+            Err(panic) => {
+                tracing::error!(application = %name, %panic, "building the application's tree panicked");
+                return ApplicationExit::StartFailed(panic);
+            }
+        };
+        let started = tokio::select! {
+            started = supervisor.start_link() => started,
+            // A signal while the tree starts (an `init` that hangs, say) must not be lost: with
+            // nothing started yet to stop in order, exit at once, as a second signal would.
+            cause = trigger.next(), if trigger.is_signals() => exit_now(&name, cause, "while starting"),
+        };
+        let root = match started {
             Ok(root) => root.pid(),
             Err(error) => {
                 tracing::error!(application = %name, %error, "application did not start");
@@ -264,28 +275,62 @@ impl<C: Send + Sync + 'static> Application<C> {
         let stopped = watch_exit(root);
         ctx.exit(root, ExitReason::Shutdown);
         tokio::select! {
-            reason = exit_reason(stopped) => {
+            reason = exit_of(stopped) => {
                 tracing::info!(application = %name, %reason, elapsed = ?began.elapsed(), "application stopped");
                 ApplicationExit::Stopped(cause)
             }
             () = tokio::time::sleep(deadline) => {
                 tracing::error!(application = %name, ?deadline, "application did not stop in time; killing what is left");
-                let killed = watch_exit(root);
-                ctx.exit(root, ExitReason::Kill);
-                exit_reason(killed).await;
+                kill_tree(root, ctx.pid()).await;
                 ApplicationExit::DeadlineExceeded(deadline)
             }
-            again = trigger.next() => {
-                let code = match again {
-                    StopCause::Signal(signal) => 128 + signal.number(),
-                    StopCause::Requested => 1,
-                };
-                tracing::error!(application = %name, ?again, "second signal while stopping; exiting at once");
-                eprintln!("grove: application {name}: second signal while stopping, exiting at once");
-                std::process::exit(code)
+            again = trigger.next() => exit_now(&name, again, "while stopping"),
+        }
+    }
+}
+
+/// Exits the OS process at once: the answer to a signal when stopping in order is not (or no
+/// longer) possible. The status is 128 + the signal, as a shell reports a process it killed.
+fn exit_now(name: &str, cause: StopCause, when: &str) -> ! {
+    let code = match cause {
+        StopCause::Signal(signal) => 128 + signal.number(),
+        StopCause::Requested => 1,
+    };
+    tracing::error!(application = %name, ?cause, "signal {when}; exiting at once");
+    eprintln!("grove: application {name}: signal {when}, exiting at once");
+    std::process::exit(code)
+}
+
+/// Kills `root` and everything under it, except `master`, and waits for the root to exit.
+/// "Under it" is every process it started or is linked to, transitively: a supervisor that is
+/// stopping a child has unlinked from it already, so links alone would miss exactly the stuck
+/// child, and killing only the root would leave a trapping sub-supervisor waiting for it.
+async fn kill_tree(root: Pid, master: Pid) {
+    let mut related: std::collections::HashMap<Pid, Vec<Pid>> = std::collections::HashMap::new();
+    for pid in grove_runtime::processes() {
+        if let Some(info) = grove_runtime::process_info(pid) {
+            if let Some(parent) = info.parent {
+                related.entry(parent).or_default().push(pid);
+            }
+            related.entry(pid).or_default().extend(info.links);
+        }
+    }
+    let mut seen = std::collections::HashSet::from([root, master]);
+    let mut queue = vec![root];
+    let mut tree = Vec::new();
+    while let Some(pid) = queue.pop() {
+        tree.push(pid);
+        for next in related.get(&pid).into_iter().flatten() {
+            if seen.insert(*next) {
+                queue.push(*next);
             }
         }
     }
+    let root_exit = watch_exit(root);
+    for pid in tree {
+        grove_runtime::exit(pid, ExitReason::Kill);
+    }
+    exit_of(root_exit).await;
 }
 
 /// Waits for the exit of `child`, a process linked to this trapping one.
@@ -296,13 +341,6 @@ async fn exit_of_child(ctx: &mut Context<()>, child: Pid) -> ExitReason {
                 return exit.reason;
             }
         }
-    }
-}
-
-async fn exit_reason(watch: Option<grove_runtime::ExitWatch>) -> ExitReason {
-    match watch {
-        Some(watch) => watch.await,
-        None => ExitReason::NoProc,
     }
 }
 
@@ -341,6 +379,10 @@ impl Trigger {
         {
             Ok(Trigger::CtrlC)
         }
+    }
+
+    fn is_signals(&self) -> bool {
+        !matches!(self, Trigger::Future(_))
     }
 
     /// The next reason to stop. A future trigger fires once; signals fire each time one comes.

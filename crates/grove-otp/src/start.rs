@@ -44,28 +44,52 @@ impl From<StartError> for ExitReason {
     }
 }
 
-/// The new process's side of the protocol: how its initialization went. Dropped unsent (the
-/// process was killed during its initialization), it reports the process's exit reason.
-pub(crate) struct Ack(Option<oneshot::Sender<Result<(), StartError>>>);
+/// A one-shot report from a process that is always sent: with a value when the process gets to
+/// send one, or, dropped unsent because the process was killed or taken down by a link, with
+/// what `on_exit` makes of the process's exit reason. The waiting side never waits for a
+/// process that is gone.
+pub(crate) struct ExitReport<T> {
+    tx: Option<oneshot::Sender<T>>,
+    on_exit: fn(ExitReason) -> T,
+}
 
-impl Ack {
-    pub(crate) fn new(tx: oneshot::Sender<Result<(), StartError>>) -> Self {
-        Ack(Some(tx))
+impl<T> ExitReport<T> {
+    pub(crate) fn new(tx: oneshot::Sender<T>, on_exit: fn(ExitReason) -> T) -> Self {
+        ExitReport {
+            tx: Some(tx),
+            on_exit,
+        }
     }
 
-    pub(crate) fn send(mut self, outcome: Result<(), StartError>) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(outcome);
+    pub(crate) fn send(mut self, value: T) {
+        if let Some(tx) = self.tx.take() {
+            let _ = tx.send(value);
         }
     }
 }
 
-impl Drop for Ack {
+impl<T> Drop for ExitReport<T> {
     fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
+        if let Some(tx) = self.tx.take() {
             let reason = grove_runtime::exiting_reason().unwrap_or(ExitReason::NoProc);
-            let _ = tx.send(Err(StartError::Init(reason)));
+            let _ = tx.send((self.on_exit)(reason));
         }
+    }
+}
+
+/// The new process's side of the start protocol: how its initialization went.
+pub(crate) type Ack = ExitReport<Result<(), StartError>>;
+
+/// An [`Ack`] for the starter waiting on `tx`; dropped unsent, it reports `Init(reason)`.
+pub(crate) fn ack(tx: oneshot::Sender<Result<(), StartError>>) -> Ack {
+    ExitReport::new(tx, |reason| Err(StartError::Init(reason)))
+}
+
+/// The exit reason a watch resolves to; `noproc` when there was nothing to watch.
+pub(crate) async fn exit_of(watch: Option<grove_runtime::ExitWatch>) -> ExitReason {
+    match watch {
+        Some(watch) => watch.await,
+        None => ExitReason::NoProc,
     }
 }
 
@@ -77,12 +101,7 @@ pub(crate) async fn await_ack(
     timeout: Duration,
 ) -> Result<(), StartError> {
     let exited = watch_exit(pid);
-    let gone = || async move {
-        match exited {
-            Some(watch) => watch.await,
-            None => ExitReason::NoProc,
-        }
-    };
+    let gone = || exit_of(exited);
     match tokio::time::timeout(timeout, acked).await {
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(error))) => {
@@ -99,6 +118,12 @@ pub(crate) async fn await_ack(
             Err(StartError::Timeout(timeout))
         }
     }
+}
+
+/// Runs `work` now, turning a panic in it into an exit reason: [`guarded`] for plain functions.
+pub(crate) fn guarded_sync<T>(work: impl FnOnce() -> T) -> Result<T, ExitReason> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
+        .map_err(|payload| ExitReason::from_panic(&*payload))
 }
 
 /// Runs `work`, turning a panic in it into an exit reason (for code that must clean up or

@@ -134,11 +134,16 @@ async fn a_supervised_agent_is_restarted_with_fresh_state_after_a_crash() {
     let agent = agent_of(&sup).await.expect("running");
     agent.update(|n| *n = 99).await.expect("updated");
     let _ = agent.get(|_| panic!("crash the agent")).await;
+    let deadline = tokio::time::Instant::now() + LONG;
     let restarted = loop {
         if let Some(new) = agent_of(&sup).await.filter(|new| *new != agent) {
             break new;
         }
-        tokio::task::yield_now().await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the agent was not restarted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     };
     assert_eq!(restarted.get(|n| *n).await, Ok(1));
     sup.stop(ExitReason::Shutdown).await.expect("stopped");

@@ -106,29 +106,36 @@ async fn the_tree_starts_in_order_and_stops_in_reverse_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tree_that_does_not_stop_in_time_is_killed_at_the_deadline() {
-    let (started, all_started) = oneshot::channel::<()>();
+    let (started, all_started) = oneshot::channel::<Pid>();
     let started = Arc::new(Mutex::new(Some(started)));
+    let (stubborn_tx, stubborn) = oneshot::channel();
+    let stubborn_child = ChildSpec::process("stubborn", move |mut ctx: Context<()>| {
+        let started = started.lock().expect("lock").take();
+        async move {
+            ctx.trap_exit(true);
+            if let Some(started) = started {
+                let _ = started.send(ctx.pid());
+            }
+            // Ignores its shutdown signal; nobody sends it a message.
+            while ctx.recv().await.into_user().is_none() {}
+        }
+    })
+    .shutdown(Shutdown::Infinity);
     let exit = Application::new("test")
         .shutdown_timeout(Duration::from_millis(100))
         .serve_until(
+            // Under an inner supervisor, which waits for it forever.
             move |_: &()| {
                 Supervisor::one_for_one().child(
-                    ChildSpec::process("stubborn", move |mut ctx: Context<()>| {
-                        let started = started.lock().expect("lock").take();
-                        async move {
-                            ctx.trap_exit(true);
-                            if let Some(started) = started {
-                                let _ = started.send(());
-                            }
-                            // Ignores its shutdown signal; nobody sends it a message.
-                            while ctx.recv().await.into_user().is_none() {}
-                        }
-                    })
-                    .shutdown(Shutdown::Infinity),
+                    Supervisor::one_for_one()
+                        .child(stubborn_child)
+                        .into_child_spec("inner"),
                 )
             },
             async move {
-                let _ = all_started.await;
+                if let Ok(pid) = all_started.await {
+                    let _ = stubborn_tx.send(pid);
+                }
             },
         )
         .await;
@@ -137,6 +144,12 @@ async fn a_tree_that_does_not_stop_in_time_is_killed_at_the_deadline() {
         ApplicationExit::DeadlineExceeded(Duration::from_millis(100))
     );
     assert_eq!(exit.code(), 2);
+    // Killed with the rest of the tree, though it traps exits and its supervisor waits for it.
+    let stubborn = stubborn.await.expect("the stubborn child started");
+    eventually("the stubborn child is killed", || {
+        !grove_runtime::is_alive(stubborn)
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

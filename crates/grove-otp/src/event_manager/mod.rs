@@ -46,6 +46,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use grove_runtime::{ExitReason, Pid};
@@ -244,11 +245,20 @@ impl<E: Send + Sync + 'static> EventManager<E> {
         self.server.pid()
     }
 
+    /// Asks the manager and waits as long as it lives (OTP's `infinity` for these requests: a
+    /// slow handler delays the answer, it does not make the request fail after the fact).
     async fn request<T>(&self, call: Call<E>) -> Result<T, EventError>
     where
         T: 'static,
     {
-        let reply = self.server.call_timeout(call, DEFAULT_CALL_TIMEOUT).await?;
+        self.request_timeout(call, Duration::MAX).await
+    }
+
+    async fn request_timeout<T>(&self, call: Call<E>, timeout: Duration) -> Result<T, EventError>
+    where
+        T: 'static,
+    {
+        let reply = self.server.call_timeout(call, timeout).await?;
         match reply.downcast::<Result<T, EventError>>() {
             Ok(result) => *result,
             Err(_) => Err(EventError::Manager(CallError::WrongType(self.pid()))),
@@ -346,7 +356,8 @@ impl<E: Send + Sync + 'static> EventManager<E> {
     }
 
     /// Runs `request` on the handler `id` (of type `H`) inside the manager and returns what it
-    /// returns (OTP's `gen_event:call`). A panic in it removes the handler and gives
+    /// returns (OTP's `gen_event:call`), waiting up to [`DEFAULT_CALL_TIMEOUT`]; the other
+    /// requests wait as long as the manager lives, as in OTP. A panic in it removes the handler and gives
     /// [`EventError::HandlerFailed`].
     pub async fn call<H, R>(
         &self,
@@ -364,7 +375,10 @@ impl<E: Send + Sync + 'static> EventManager<E> {
             None => Err(EventError::WrongType(wrong_type)),
         };
         let reply: Box<dyn Any + Send> = self
-            .request(Call::Handler(id.clone(), Box::new(request)))
+            .request_timeout(
+                Call::Handler(id.clone(), Box::new(request)),
+                DEFAULT_CALL_TIMEOUT,
+            )
             .await?;
         reply
             .downcast::<R>()

@@ -1,13 +1,12 @@
 //! The event manager's process: a `GenServer` holding the installed handlers.
 
 use std::any::Any;
-use std::panic::AssertUnwindSafe;
 
 use grove_runtime::{ExitReason, Pid, Ref};
 
 use super::{DynHandler, EventError, HandlerId, HandlerRemoved, Removal};
 use crate::gen_server::{GenServer, Info, ReplyTo, ServerContext};
-use crate::start::guarded;
+use crate::start::{guarded, guarded_sync};
 
 /// The process that supervises a handler, and what to run when the handler is removed.
 pub(crate) struct Owner {
@@ -127,20 +126,20 @@ impl<E: Send + Sync + 'static> EventServer<E> {
             }
             None => (None, None),
         };
-        let handler = match std::panic::catch_unwind(AssertUnwindSafe(|| make(previous))) {
+        // A supervised handler's owner knows it by its old id: tell it under that one if the
+        // replacement fails.
+        let mut handler = match guarded_sync(|| make(previous)) {
             Ok(handler) => handler,
-            Err(panic) => {
-                let reason = ExitReason::from_panic(&*panic);
-                tell_owner(owner, &new, Removal::Failed(reason.clone()), ctx);
+            Err(reason) => {
+                tell_owner(owner, &old, Removal::Failed(reason.clone()), ctx);
                 return Err(EventError::Init(reason));
             }
         };
         // A supervised handler's owner (and the monitor on it) carries over to the new one.
-        let mut handler = handler;
         match guarded(handler.init()).await {
             Ok(Ok(())) => {}
             Ok(Err(reason)) | Err(reason) => {
-                tell_owner(owner, &new, Removal::Failed(reason.clone()), ctx);
+                tell_owner(owner, &old, Removal::Failed(reason.clone()), ctx);
                 return Err(EventError::Init(reason));
             }
         }
@@ -163,10 +162,9 @@ impl<E: Send + Sync + 'static> EventServer<E> {
             return Err(EventError::NotFound(id));
         };
         let handler = self.handlers[index].handler.as_any();
-        match std::panic::catch_unwind(AssertUnwindSafe(|| request(handler))) {
+        match guarded_sync(|| request(handler)) {
             Ok(result) => result,
-            Err(panic) => {
-                let reason = ExitReason::from_panic(&*panic);
+            Err(reason) => {
                 let installed = self.handlers.remove(index);
                 remove(installed, Removal::Failed(reason.clone()), ctx).await;
                 Err(EventError::HandlerFailed(reason))
@@ -221,8 +219,7 @@ fn tell_owner<E: Send + Sync + 'static>(
         id: id.clone(),
         removal,
     };
-    if let Err(panic) = std::panic::catch_unwind(AssertUnwindSafe(|| (owner.on_removed)(removed))) {
-        let panic = ExitReason::from_panic(&*panic);
+    if let Err(panic) = guarded_sync(|| (owner.on_removed)(removed)) {
         tracing::error!(manager = %ctx.pid(), handler = %id, %panic, "a handler owner's on_removed panicked");
     }
 }

@@ -297,7 +297,7 @@ impl<S: GenServer> Server<S> {
             None
         };
         let (ack, acked) = oneshot::channel();
-        let ack = crate::start::Ack::new(ack);
+        let ack = crate::start::ack(ack);
         let mut spawn = options.spawn.link(options.link);
         if let Some(name) = options.name {
             spawn = spawn.name(name);

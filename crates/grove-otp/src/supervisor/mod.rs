@@ -38,7 +38,7 @@ mod core;
 mod dynamic;
 mod intensity;
 mod server;
-mod spec;
+pub(crate) mod spec;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -171,13 +171,7 @@ impl ChildSpec {
         Fut: Future + Send + 'static,
         Fut::Output: IntoExitReason,
     {
-        Self::new(id, move || {
-            let body = body.clone();
-            let spawned = grove_runtime::spawn_opt(SpawnOptions::new().link(true), body)
-                .map(|spawned| spawned.addr)
-                .map_err(|error| StartError::Init(grove_runtime::ExitReason::error(error)));
-            async move { spawned }
-        })
+        Self::new(id, move || std::future::ready(spawn_linked(body.clone())))
     }
 
     /// Sets when the child is restarted.
@@ -229,6 +223,19 @@ impl ChildSpec {
         }
         started
     }
+}
+
+/// Spawns `body` as a process linked to the calling one (a supervisor, in a start function).
+pub(crate) fn spawn_linked<M, F, Fut>(body: F) -> Result<Pid, StartError>
+where
+    M: Send + 'static,
+    F: FnOnce(Context<M>) -> Fut,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoExitReason,
+{
+    grove_runtime::spawn_opt(SpawnOptions::new().link(true), body)
+        .map(|spawned| spawned.addr.pid())
+        .map_err(|error| StartError::Init(ExitReason::error(error)))
 }
 
 /// Logs a child's own exit: quietly for `normal` and `shutdown`, as an error otherwise (OTP's

@@ -59,6 +59,10 @@ pub enum TaskError {
     /// The task supervisor did not start the task (it is gone, or at its `max_children`).
     #[error("the task supervisor did not start the task: {0}")]
     NotStarted(SupervisorError),
+    /// Only the process that spawned a linked task (this one) may stop it: stopping it from
+    /// elsewhere would take that process down through the link.
+    #[error("only the task's owner ({0:?}) may stop it; ask the owner, or use a TaskSupervisor")]
+    NotOwner(Option<Pid>),
     /// The result was already taken by an earlier `yield_timeout` or poll.
     #[error("the task's result was already taken; a task gives its result once")]
     AlreadyTaken,
@@ -79,27 +83,9 @@ impl From<TaskError> for ExitReason {
 /// without one.
 pub(crate) type Outcome<T> = Result<T, ExitReason>;
 
-/// The task process's end of the result channel. Dropped unsent (the process was killed, or its
-/// link took it down), it sends the process's exit reason, so the awaiter never waits for a
-/// process that is gone.
-pub(crate) struct ResultSender<T>(Option<oneshot::Sender<Outcome<T>>>);
-
-impl<T> ResultSender<T> {
-    fn send(mut self, outcome: Outcome<T>) {
-        if let Some(tx) = self.0.take() {
-            let _ = tx.send(outcome);
-        }
-    }
-}
-
-impl<T> Drop for ResultSender<T> {
-    fn drop(&mut self) {
-        if let Some(tx) = self.0.take() {
-            let reason = grove_runtime::exiting_reason().unwrap_or(ExitReason::NoProc);
-            let _ = tx.send(Err(reason));
-        }
-    }
-}
+/// The task process's end of the result channel: always sends, with the exit reason if the
+/// process is killed before the future finishes.
+pub(crate) type ResultSender<T> = crate::start::ExitReport<Outcome<T>>;
 
 /// The process body that runs `work` and reports how it went. A panic is caught, reported to
 /// the awaiter, and becomes the process's exit reason.
@@ -122,7 +108,27 @@ where
 
 pub(crate) fn result_channel<T>() -> (ResultSender<T>, oneshot::Receiver<Outcome<T>>) {
     let (tx, rx) = oneshot::channel();
-    (ResultSender(Some(tx)), rx)
+    (crate::start::ExitReport::new(tx, Err), rx)
+}
+
+/// What it takes to kill a task without holding its result.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KillHandle {
+    pid: Pid,
+    owner: Option<Pid>,
+}
+
+impl KillHandle {
+    /// Unlinks and kills the task at once, if the caller may (see [`Task::shutdown`]).
+    pub(crate) fn kill(self) {
+        if self.owner.is_some() {
+            if self.owner != grove_runtime::self_pid() {
+                return;
+            }
+            grove_runtime::unlink(self.pid);
+        }
+        grove_runtime::exit(self.pid, ExitReason::Kill);
+    }
 }
 
 /// A running task and the way to its result. See the [module docs](self).
@@ -133,6 +139,8 @@ pub(crate) fn result_channel<T>() -> (ResultSender<T>, oneshot::Receiver<Outcome
 #[derive(Debug)]
 pub struct Task<T> {
     pid: Pid,
+    /// The process linked to the task (the one that spawned it), if any.
+    owner: Option<Pid>,
     result: Option<oneshot::Receiver<Outcome<T>>>,
 }
 
@@ -146,14 +154,18 @@ impl<T: Send + 'static> Task<T> {
     where
         F: Future<Output = T> + Send + 'static,
     {
-        let link = grove_runtime::self_pid().is_some();
+        let owner = grove_runtime::self_pid();
         let (sender, result) = result_channel();
         let spawned = grove_runtime::spawn_opt(
-            SpawnOptions::new().link(link),
+            SpawnOptions::new().link(owner.is_some()),
             move |_: grove_runtime::Context<()>| run_task(work, sender),
         );
         match spawned {
-            Ok(spawned) => Task::new(spawned.addr.pid(), result),
+            Ok(spawned) => Task {
+                pid: spawned.addr.pid(),
+                owner,
+                result: Some(result),
+            },
             // Only `NoRuntime` is possible here: no name is asked for, and a link only inside a
             // process.
             Err(error) => panic!("grove Task::spawn failed: {error}"),
@@ -162,10 +174,26 @@ impl<T: Send + 'static> Task<T> {
 }
 
 impl<T> Task<T> {
-    pub(crate) fn new(pid: Pid, result: oneshot::Receiver<Outcome<T>>) -> Self {
+    /// A task not linked to anyone (one under a task supervisor).
+    pub(crate) fn unlinked(pid: Pid, result: oneshot::Receiver<Outcome<T>>) -> Self {
         Task {
             pid,
+            owner: None,
             result: Some(result),
+        }
+    }
+
+    /// Whether the calling code may stop the task: stopping a linked task is safe only from its
+    /// owner, who unlinks first; from anywhere else the task's exit would reach the owner
+    /// through the link and take it down.
+    fn may_stop(&self) -> bool {
+        self.owner.is_none() || self.owner == grove_runtime::self_pid()
+    }
+
+    pub(crate) fn kill_handle(&self) -> KillHandle {
+        KillHandle {
+            pid: self.pid,
+            owner: self.owner,
         }
     }
 
@@ -176,7 +204,8 @@ impl<T> Task<T> {
 
     /// Waits up to `timeout` for the result. Past it the task is unlinked and killed, and the
     /// answer is [`TaskError::Timeout`] (Elixir's `Task.await` exits the caller instead; here the
-    /// caller decides).
+    /// caller decides). Awaited by a process other than the one linked to it, the task is left
+    /// running at the timeout: killing it would take its owner down through the link.
     pub async fn await_timeout(self, timeout: Duration) -> Result<T, TaskError> {
         let deadline = Instant::now().checked_add(timeout);
         self.await_until(deadline, timeout).await
@@ -192,6 +221,7 @@ impl<T> Task<T> {
         };
         match tokio::time::timeout_at(deadline, &mut self).await {
             Ok(result) => result,
+            Err(_) if !self.may_stop() => Err(TaskError::Timeout(timeout)),
             Err(_) => match self.shutdown(Shutdown::BrutalKill).await {
                 // It finished as it was being killed: the result is as good as any.
                 Some(Ok(value)) => Ok(value),
@@ -226,13 +256,19 @@ impl<T> Task<T> {
     /// Unlinks and stops the task: with `shutdown` and a wait of up to the timeout before a
     /// kill, or at once with [`Shutdown::BrutalKill`] (Elixir's `Task.shutdown`). Returns the
     /// result if the task finished first, the exit reason if it failed on its own, and `None` if
-    /// it was stopped.
+    /// it was stopped. Only the process that spawned a linked task may stop it (as in Elixir);
+    /// from another process this gives [`TaskError::NotOwner`] and leaves it running.
     pub async fn shutdown(mut self, how: Shutdown) -> Option<Result<T, TaskError>> {
+        if !self.may_stop() {
+            return Some(Err(TaskError::NotOwner(self.owner)));
+        }
         let Some(mut result) = self.result.take() else {
             return Some(Err(TaskError::AlreadyTaken));
         };
         // So its exit does not reach the caller: the caller asked for it.
-        grove_runtime::unlink(self.pid);
+        if self.owner.is_some() {
+            grove_runtime::unlink(self.pid);
+        }
         let signal = match how {
             Shutdown::BrutalKill => ExitReason::Kill,
             Shutdown::Timeout(_) | Shutdown::Infinity => ExitReason::Shutdown,
@@ -256,9 +292,12 @@ impl<T> Task<T> {
         }
     }
 
-    /// Lets the task run on, unlinked, its result thrown away (Elixir's `Task.ignore`).
+    /// Lets the task run on, unlinked, its result thrown away (Elixir's `Task.ignore`). Only
+    /// the owner can unlink it; from another process the task stays linked to its owner.
     pub fn ignore(mut self) {
-        grove_runtime::unlink(self.pid);
+        if self.owner.is_some() && self.may_stop() {
+            grove_runtime::unlink(self.pid);
+        }
         self.result = None;
     }
 }

@@ -23,7 +23,18 @@ use std::time::Duration;
 
 use futures_util::stream::{self, Stream, StreamExt};
 
-use super::{Task, TaskError};
+use super::{KillHandle, Task, TaskError};
+
+/// Kills a stream's task if the stream is dropped while the task runs.
+struct KillOnDrop(Option<KillHandle>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.kill();
+        }
+    }
+}
 
 /// How [`async_stream`] runs: how many tasks at once, in which order results come, and how long
 /// each may take.
@@ -127,7 +138,15 @@ where
     let timeout = options.timeout;
     let tasks = items.map(move |item| {
         let started = start(work(item));
-        async move { started.await?.await_timeout(timeout).await }
+        async move {
+            let task = started.await?;
+            // Dropping the stream early (a `take`, a `break`) drops this future: the task is
+            // stopped with it, as Elixir halts a stream's tasks, rather than left running.
+            let mut stop_if_dropped = KillOnDrop(Some(task.kill_handle()));
+            let result = task.await_timeout(timeout).await;
+            stop_if_dropped.0 = None;
+            result
+        }
     });
     if options.ordered {
         tasks.buffered(options.max_concurrency).left_stream()

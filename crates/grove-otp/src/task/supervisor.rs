@@ -22,13 +22,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::stream::Stream;
-use grove_runtime::{ExitReason, Pid, SpawnOptions};
+use grove_runtime::{ExitReason, Pid};
 use parking_lot::Mutex;
 
 use super::stream::{run_each, AsyncStreamOptions};
 use super::{result_channel, run_task, Task, TaskError};
 use crate::gen_server::{CallError, StartOptions};
 use crate::start::StartError;
+use crate::supervisor::spec::spawn_linked;
 use crate::supervisor::{
     ChildSpec, DynamicSupervisor, DynamicSupervisorRef, Restart, Shutdown, SupervisorError,
 };
@@ -36,25 +37,15 @@ use crate::supervisor::{
 /// How long [`super::async_stream`] gives each item by default (Elixir's 5 seconds).
 pub(crate) const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A task supervisor's configuration.
-#[derive(Debug, Clone)]
+/// A task supervisor's configuration. Each task gets 5 seconds to stop when the supervisor
+/// stops or terminates it (Elixir's default).
+#[derive(Debug, Clone, Default)]
 pub struct TaskSupervisor {
     supervisor: DynamicSupervisor,
-    shutdown: Shutdown,
-}
-
-impl Default for TaskSupervisor {
-    fn default() -> Self {
-        TaskSupervisor {
-            supervisor: DynamicSupervisor::new(),
-            shutdown: Shutdown::Timeout(DEFAULT_TASK_TIMEOUT),
-        }
-    }
 }
 
 impl TaskSupervisor {
-    /// No cap on tasks; each task gets 5 seconds to stop when the supervisor stops (Elixir's
-    /// defaults).
+    /// No cap on tasks.
     pub fn new() -> Self {
         Self::default()
     }
@@ -63,12 +54,6 @@ impl TaskSupervisor {
     /// [`SupervisorError::MaxChildren`].
     pub fn max_children(mut self, max: usize) -> Self {
         self.supervisor = self.supervisor.max_children(max);
-        self
-    }
-
-    /// How each task is stopped when the supervisor stops or terminates it.
-    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
-        self.shutdown = shutdown;
         self
     }
 
@@ -84,11 +69,10 @@ impl TaskSupervisor {
 
     /// Starts it with options (a registered name, say).
     pub async fn start_opt(self, options: StartOptions) -> Result<TaskSupervisorRef, StartError> {
-        let supervisor = self.supervisor.start_opt(options).await?;
-        Ok(TaskSupervisorRef {
-            supervisor,
-            shutdown: self.shutdown,
-        })
+        self.supervisor
+            .start_opt(options)
+            .await
+            .map(TaskSupervisorRef)
     }
 
     /// A child spec that starts this task supervisor under another supervisor. Find it again
@@ -111,11 +95,8 @@ impl TaskSupervisor {
 }
 
 /// A handle on a running task supervisor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TaskSupervisorRef {
-    supervisor: DynamicSupervisorRef,
-    shutdown: Shutdown,
-}
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TaskSupervisorRef(DynamicSupervisorRef);
 
 impl crate::supervisor::IntoChild for TaskSupervisorRef {
     fn into_child(self) -> Option<Pid> {
@@ -126,21 +107,17 @@ impl crate::supervisor::IntoChild for TaskSupervisorRef {
 impl TaskSupervisorRef {
     /// Its pid.
     pub fn pid(&self) -> Pid {
-        self.supervisor.pid()
+        self.0.pid()
     }
 
-    /// The task supervisor at `pid`. Its tasks get the default 5 second shutdown when
-    /// terminated through this handle.
+    /// The task supervisor at `pid`.
     pub fn from_pid(pid: Pid) -> Self {
-        TaskSupervisorRef {
-            supervisor: DynamicSupervisorRef::from_pid(pid),
-            shutdown: TaskSupervisor::default().shutdown,
-        }
+        TaskSupervisorRef(DynamicSupervisorRef::from_pid(pid))
     }
 
     /// The task supervisor registered as `name`.
     pub fn whereis(name: &str) -> Option<Self> {
-        grove_runtime::whereis(name).map(Self::from_pid)
+        DynamicSupervisorRef::whereis(name).map(TaskSupervisorRef)
     }
 
     /// Runs `work` as a task under this supervisor, not linked to the caller, and returns the
@@ -153,7 +130,7 @@ impl TaskSupervisorRef {
     {
         let (sender, result) = result_channel();
         let pid = self.start(run_task(work, sender)).await?;
-        Ok(Task::new(pid, result))
+        Ok(Task::unlinked(pid, result))
     }
 
     /// Runs `work` as a task under this supervisor with no one awaiting it (Elixir's
@@ -164,10 +141,10 @@ impl TaskSupervisorRef {
         F: Future<Output = ()> + Send + 'static,
     {
         self.start(async move {
-            match crate::start::guarded(work).await {
-                Ok(()) => ExitReason::Normal,
-                Err(panic) => panic,
-            }
+            crate::start::guarded(work)
+                .await
+                .err()
+                .unwrap_or(ExitReason::Normal)
         })
         .await
     }
@@ -181,12 +158,7 @@ impl TaskSupervisorRef {
         let body = Arc::new(Mutex::new(Some(body)));
         let spec = ChildSpec::new("task", move || {
             let started = match body.lock().take() {
-                Some(body) => grove_runtime::spawn_opt(
-                    SpawnOptions::new().link(true),
-                    move |_: grove_runtime::Context<()>| body,
-                )
-                .map(|spawned| spawned.addr.pid())
-                .map_err(|error| StartError::Init(ExitReason::error(error))),
+                Some(body) => spawn_linked(move |_: grove_runtime::Context<()>| body),
                 None => Err(StartError::Init(ExitReason::error(
                     "a task is started once; it cannot be restarted",
                 ))),
@@ -194,8 +166,8 @@ impl TaskSupervisorRef {
             std::future::ready(started)
         })
         .restart(Restart::Temporary)
-        .shutdown(self.shutdown);
-        match self.supervisor.start_child(spec).await? {
+        .shutdown(Shutdown::Timeout(DEFAULT_TASK_TIMEOUT));
+        match self.0.start_child(spec).await? {
             Some(pid) => Ok(pid),
             None => Err(SupervisorError::Start(StartError::Init(ExitReason::error(
                 "the task was not started",
@@ -205,16 +177,16 @@ impl TaskSupervisorRef {
 
     /// The running tasks' pids.
     pub async fn children(&self) -> Result<Vec<Pid>, SupervisorError> {
-        let children = self.supervisor.which_children().await?;
+        let children = self.0.which_children().await?;
         Ok(children
             .into_iter()
             .filter_map(|child| child.status.pid())
             .collect())
     }
 
-    /// Stops the task `pid` as the supervisor's shutdown says.
+    /// Stops the task `pid`: `shutdown`, then a kill after 5 seconds.
     pub async fn terminate_child(&self, pid: Pid) -> Result<(), SupervisorError> {
-        self.supervisor.terminate_child(pid).await
+        self.0.terminate_child(pid).await
     }
 
     /// [`super::async_stream`] with every task under this supervisor, not linked to the caller
@@ -242,6 +214,6 @@ impl TaskSupervisorRef {
 
     /// Stops every task, then the supervisor.
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
-        self.supervisor.stop(reason).await
+        self.0.stop(reason).await
     }
 }
