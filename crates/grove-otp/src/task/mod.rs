@@ -31,7 +31,7 @@ mod supervisor;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as Poll_, Poll};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use grove_runtime::{ExitReason, Pid, SpawnOptions};
@@ -61,8 +61,8 @@ pub enum TaskError {
     NotStarted(SupervisorError),
     /// Only the process that spawned a linked task (this one) may stop it: stopping it from
     /// elsewhere would take that process down through the link.
-    #[error("only the task's owner ({0:?}) may stop it; ask the owner, or use a TaskSupervisor")]
-    NotOwner(Option<Pid>),
+    #[error("only the task's owner ({0}) may stop it; ask the owner, or use a TaskSupervisor")]
+    NotOwner(Pid),
     /// The result was already taken by an earlier `yield_timeout` or poll.
     #[error("the task's result was already taken; a task gives its result once")]
     AlreadyTaken,
@@ -183,11 +183,12 @@ impl<T> Task<T> {
         }
     }
 
-    /// Whether the calling code may stop the task: stopping a linked task is safe only from its
+    /// The task's owner, if it is not the caller: stopping a linked task is safe only from its
     /// owner, who unlinks first; from anywhere else the task's exit would reach the owner
     /// through the link and take it down.
-    fn may_stop(&self) -> bool {
-        self.owner.is_none() || self.owner == grove_runtime::self_pid()
+    fn other_owner(&self) -> Option<Pid> {
+        self.owner
+            .filter(|owner| Some(*owner) != grove_runtime::self_pid())
     }
 
     pub(crate) fn kill_handle(&self) -> KillHandle {
@@ -221,7 +222,7 @@ impl<T> Task<T> {
         };
         match tokio::time::timeout_at(deadline, &mut self).await {
             Ok(result) => result,
-            Err(_) if !self.may_stop() => Err(TaskError::Timeout(timeout)),
+            Err(_) if self.other_owner().is_some() => Err(TaskError::Timeout(timeout)),
             Err(_) => match self.shutdown(Shutdown::BrutalKill).await {
                 // It finished as it was being killed: the result is as good as any.
                 Some(Ok(value)) => Ok(value),
@@ -259,8 +260,8 @@ impl<T> Task<T> {
     /// it was stopped. Only the process that spawned a linked task may stop it (as in Elixir);
     /// from another process this gives [`TaskError::NotOwner`] and leaves it running.
     pub async fn shutdown(mut self, how: Shutdown) -> Option<Result<T, TaskError>> {
-        if !self.may_stop() {
-            return Some(Err(TaskError::NotOwner(self.owner)));
+        if let Some(owner) = self.other_owner() {
+            return Some(Err(TaskError::NotOwner(owner)));
         }
         let Some(mut result) = self.result.take() else {
             return Some(Err(TaskError::AlreadyTaken));
@@ -295,7 +296,7 @@ impl<T> Task<T> {
     /// Lets the task run on, unlinked, its result thrown away (Elixir's `Task.ignore`). Only
     /// the owner can unlink it; from another process the task stays linked to its owner.
     pub fn ignore(mut self) {
-        if self.owner.is_some() && self.may_stop() {
+        if self.owner.is_some() && self.other_owner().is_none() {
             grove_runtime::unlink(self.pid);
         }
         self.result = None;
@@ -305,7 +306,7 @@ impl<T> Task<T> {
 impl<T> Future for Task<T> {
     type Output = Result<T, TaskError>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Poll_<'_>) -> Poll<Self::Output> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let Some(result) = self.result.as_mut() else {
             return Poll::Ready(Err(TaskError::AlreadyTaken));
         };
