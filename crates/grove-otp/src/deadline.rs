@@ -95,20 +95,27 @@ fn sweep() {
     let mut last_tick = Instant::now();
     loop {
         std::thread::park_timeout(TICK);
-        // At most one tick per TICK of real time, however the thread was woken.
+        // At most one tick per TICK of real time, however the thread was woken. The time is
+        // taken after the tick is counted, so an arm that read the tick before is always
+        // earlier than the time the next tick is measured from: never early.
         if last_tick.elapsed() >= TICK {
-            last_tick = Instant::now();
             sweeper.ticks.fetch_add(1, Ordering::AcqRel);
+            last_tick = Instant::now();
         }
         let now = sweeper.ticks.load(Ordering::Acquire);
-        let mut waiting = fire_slots(sweeper, now);
+        // Wakers are woken after the locks are released.
+        let mut due = Vec::new();
+        let mut waiting = fire_slots(sweeper, now, &mut due);
         for shard in &sweeper.shards {
             for (_, entry) in shard.lock().iter_mut() {
                 if !entry.fired && entry.deadline <= now {
                     entry.fired = true;
-                    entry.waker.wake_by_ref();
+                    due.push(entry.waker.clone());
                 }
             }
+        }
+        for waker in due {
+            waker.wake();
         }
         waiting |= sweeper.armed.load(Ordering::SeqCst) != 0;
         if !waiting {
@@ -124,8 +131,9 @@ fn sweep() {
     }
 }
 
-/// Fires the thread slots that are due; true if any stays armed. Forgets retired free slots.
-fn fire_slots(sweeper: &Sweeper, now: u64) -> bool {
+/// Fires the thread slots that are due, collecting their wakers into `due`; true if any stays
+/// armed. Forgets retired free slots.
+fn fire_slots(sweeper: &Sweeper, now: u64, due: &mut Vec<Waker>) -> bool {
     let mut waiting = false;
     let mut slots = sweeper.slots.lock();
     slots.retain(|slot| {
@@ -137,15 +145,15 @@ fn fire_slots(sweeper: &Sweeper, now: u64) -> bool {
         if deadline == FREE || deadline == FIRED {
             continue;
         }
-        let due = deadline <= now
+        let fired = deadline <= now
             && slot
                 .deadline
                 .compare_exchange(deadline, FIRED, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok();
-        if due {
-            slot.waker.wake();
-        } else {
+        if !fired {
             waiting = true;
+        } else if let Some(waker) = slot.waker.take() {
+            due.push(waker);
         }
     }
     waiting
@@ -238,6 +246,8 @@ impl State {
         match std::mem::replace(self, State::Unarmed) {
             State::Slot(slot) => {
                 slot.deadline.store(FREE, Ordering::Release);
+                // Not to keep the task alive until the slot is used again.
+                drop(slot.waker.take());
                 slot.in_use.store(false, Ordering::Release);
             }
             State::Shard { shard, key, .. } => {
