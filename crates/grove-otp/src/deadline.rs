@@ -246,8 +246,8 @@ impl State {
         match std::mem::replace(self, State::Unarmed) {
             State::Slot(slot) => {
                 slot.deadline.store(FREE, Ordering::Release);
-                // Not to keep the task alive until the slot is used again.
-                drop(slot.waker.take());
+                // The slot keeps the last waker: the next call from the same process re-arms
+                // without cloning one. It holds one task per thread alive a little longer.
                 slot.in_use.store(false, Ordering::Release);
             }
             State::Shard { shard, key, .. } => {
