@@ -9,6 +9,7 @@
 //! one call, so a reply that comes after a timeout is dropped with the channel: it can never land
 //! in the caller's mailbox, which is the OTP pitfall this avoids.
 
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::time::Duration;
 
@@ -81,19 +82,22 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
 type Verdict = Box<dyn FnOnce(Unanswered) + Send>;
 
 thread_local! {
-    /// While a server callback is being polled on this thread: reply handles it dropped.
-    static PARKED: std::cell::RefCell<Option<Vec<Verdict>>> = const { std::cell::RefCell::new(None) };
+    /// How many server callbacks are being polled on this thread (nested), and the reply
+    /// handles dropped meanwhile, in order: each callback's poll takes those dropped after it
+    /// began. No allocation or move while nothing is dropped, which is nearly always.
+    static PARKING_DEPTH: Cell<usize> = const { Cell::new(0) };
+    static PARKED: RefCell<Vec<Verdict>> = const { RefCell::new(Vec::new()) };
 }
 
 fn park(verdict: Verdict) -> Result<(), Verdict> {
+    if PARKING_DEPTH.with(Cell::get) == 0 {
+        return Err(verdict);
+    }
     PARKED.with(|parked| match parked.try_borrow_mut() {
-        Ok(mut parked) => match parked.as_mut() {
-            Some(list) => {
-                list.push(verdict);
-                Ok(())
-            }
-            None => Err(verdict),
-        },
+        Ok(mut parked) => {
+            parked.push(verdict);
+            Ok(())
+        }
         Err(_) => Err(verdict),
     })
 }
@@ -105,6 +109,10 @@ pub(crate) struct UnansweredCalls {
 }
 
 impl UnansweredCalls {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.verdicts.is_empty()
+    }
+
     /// The server goes on: their callers learn the request was dropped.
     pub(crate) fn dropped(self) {
         for verdict in self.verdicts {
@@ -149,10 +157,25 @@ impl<F: std::future::Future> std::future::Future for Parking<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let this = self.project();
-        let outer = PARKED.with(|p| p.borrow_mut().replace(std::mem::take(this.parked)));
+        /// Leaves the parking scope even if the callback's poll unwinds.
+        struct Scope;
+        impl Drop for Scope {
+            fn drop(&mut self) {
+                PARKING_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
+            }
+        }
+        let start = PARKED.with(|parked| parked.try_borrow().map_or(0, |p| p.len()));
+        PARKING_DEPTH.with(|depth| depth.set(depth.get() + 1));
+        let scope = Scope;
         let polled = this.callback.poll(cx);
-        let mine = PARKED.with(|p| std::mem::replace(&mut *p.borrow_mut(), outer));
-        *this.parked = mine.unwrap_or_default();
+        drop(scope);
+        PARKED.with(|parked| {
+            if let Ok(mut parked) = parked.try_borrow_mut() {
+                if parked.len() > start {
+                    this.parked.extend(parked.drain(start..));
+                }
+            }
+        });
         polled.map(|output| {
             let verdicts = std::mem::take(this.parked);
             (output, UnansweredCalls { verdicts })

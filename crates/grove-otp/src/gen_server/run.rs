@@ -85,7 +85,9 @@ async fn serve_messages<S: GenServer>(
             return (reason, unanswered);
         }
         // The server goes on: calls dropped by the last callback were dropped for good.
-        std::mem::take(&mut unanswered).dropped();
+        if !unanswered.is_empty() {
+            std::mem::take(&mut unanswered).dropped();
+        }
         let (handled, dropped) = if let Some(next) = ctx.next.take() {
             parking(guarded(state.handle_continue(next, ctx))).await
         } else {
