@@ -157,16 +157,31 @@ impl<F: std::future::Future> std::future::Future for Parking<F> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let this = self.project();
-        /// Leaves the parking scope even if the callback's poll unwinds.
-        struct Scope;
+        /// Leaves the parking scope even if the callback's poll unwinds; then the reply handles
+        /// it dropped are failed at once rather than left parked on the thread.
+        struct Scope(usize);
         impl Drop for Scope {
             fn drop(&mut self) {
                 PARKING_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
+                if std::thread::panicking() {
+                    let orphans: Vec<Verdict> = PARKED.with(|parked| {
+                        parked.try_borrow_mut().map_or_else(
+                            |_| Vec::new(),
+                            |mut parked| {
+                                let start = self.0.min(parked.len());
+                                parked.drain(start..).collect()
+                            },
+                        )
+                    });
+                    for verdict in orphans {
+                        verdict(Unanswered::Dropped);
+                    }
+                }
             }
         }
         let start = PARKED.with(|parked| parked.try_borrow().map_or(0, |p| p.len()));
         PARKING_DEPTH.with(|depth| depth.set(depth.get() + 1));
-        let scope = Scope;
+        let scope = Scope(start);
         let polled = this.callback.poll(cx);
         drop(scope);
         PARKED.with(|parked| {
