@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -37,14 +37,14 @@ const FIRED: u64 = u64::MAX;
 
 /// A thread's own deadline slot. `deadline` is a tick, [`FREE`] or [`FIRED`]; the sweeper fires
 /// it by swapping the tick it saw for [`FIRED`], so a slot re-armed meanwhile with a later
-/// deadline is never fired early.
+/// deadline is never fired early. Slots live for the program (a deadline may still be armed
+/// in one when its thread exits); an exiting thread's slot is handed to the next new thread, so
+/// there are never more than the most threads alive at once.
 struct ThreadSlot {
     deadline: AtomicU64,
     waker: AtomicWaker,
     /// Held by the deadline armed in it.
     in_use: AtomicBool,
-    /// Its thread has exited: the sweeper forgets it once it is free.
-    retired: AtomicBool,
 }
 
 /// A deadline in the shared table.
@@ -59,7 +59,9 @@ struct Sweeper {
     /// (starting at 1, so no deadline is [`FREE`]). A deadline in ticks costs an atomic load to
     /// arm instead of a clock read, and can fire late (a starved sweeper) but never early.
     ticks: AtomicU64,
-    slots: Mutex<Vec<Arc<ThreadSlot>>>,
+    slots: Mutex<Vec<&'static ThreadSlot>>,
+    /// Slots of threads that have exited, for new threads.
+    spare: Mutex<Vec<&'static ThreadSlot>>,
     shards: [Mutex<Slab<Entry>>; SHARDS],
     /// Deadlines armed in the shards.
     armed: AtomicUsize,
@@ -81,6 +83,7 @@ fn sweeper() -> Option<&'static Sweeper> {
             Some(Sweeper {
                 ticks: AtomicU64::new(1),
                 slots: Mutex::new(Vec::new()),
+                spare: Mutex::new(Vec::new()),
                 shards: std::array::from_fn(|_| Mutex::new(Slab::new())),
                 armed: AtomicUsize::new(0),
                 sleeping: AtomicBool::new(false),
@@ -132,15 +135,10 @@ fn sweep() {
 }
 
 /// Fires the thread slots that are due, collecting their wakers into `due`; true if any stays
-/// armed. Forgets retired free slots.
+/// armed.
 fn fire_slots(sweeper: &Sweeper, now: u64, due: &mut Vec<Waker>) -> bool {
     let mut waiting = false;
-    let mut slots = sweeper.slots.lock();
-    slots.retain(|slot| {
-        // Kept unless its thread is gone and nothing is armed in it.
-        !slot.retired.load(Ordering::Acquire) || slot.in_use.load(Ordering::Acquire)
-    });
-    for slot in slots.iter() {
+    for slot in sweeper.slots.lock().iter() {
         let deadline = slot.deadline.load(Ordering::Acquire);
         if deadline == FREE || deadline == FIRED {
             continue;
@@ -166,13 +164,13 @@ fn any_slot_armed(sweeper: &Sweeper) -> bool {
     })
 }
 
-/// This thread's slot, registered with the sweeper the first time; marked retired when the
-/// thread exits.
-fn thread_slot(sweeper: &Sweeper) -> Option<Arc<ThreadSlot>> {
-    struct Owned(Arc<ThreadSlot>);
+/// This thread's slot: a spare one or a new one the first time, handed back when the thread
+/// exits. `None` while the thread is being torn down.
+fn thread_slot(sweeper: &'static Sweeper) -> Option<&'static ThreadSlot> {
+    struct Owned(&'static ThreadSlot, &'static Sweeper);
     impl Drop for Owned {
         fn drop(&mut self) {
-            self.0.retired.store(true, Ordering::Release);
+            self.1.spare.lock().push(self.0);
         }
     }
     thread_local! {
@@ -180,17 +178,20 @@ fn thread_slot(sweeper: &Sweeper) -> Option<Arc<ThreadSlot>> {
     }
     SLOT.try_with(|slot| {
         slot.get_or_init(|| {
-            let slot = Arc::new(ThreadSlot {
-                deadline: AtomicU64::new(FREE),
-                waker: AtomicWaker::new(),
-                in_use: AtomicBool::new(false),
-                retired: AtomicBool::new(false),
+            let spare = sweeper.spare.lock().pop();
+            let slot = spare.unwrap_or_else(|| {
+                // Lives for the program; see `ThreadSlot`.
+                let slot: &'static ThreadSlot = Box::leak(Box::new(ThreadSlot {
+                    deadline: AtomicU64::new(FREE),
+                    waker: AtomicWaker::new(),
+                    in_use: AtomicBool::new(false),
+                }));
+                sweeper.slots.lock().push(slot);
+                slot
             });
-            sweeper.slots.lock().push(slot.clone());
-            Owned(slot)
+            Owned(slot, sweeper)
         })
         .0
-        .clone()
     })
     .ok()
 }
@@ -231,7 +232,7 @@ enum State {
     /// The timeout is too long to ever pass.
     Never,
     /// Armed in a thread's own slot.
-    Slot(Arc<ThreadSlot>),
+    Slot(&'static ThreadSlot),
     /// Armed in the shared table (the thread's slot was taken).
     Shard {
         deadline: u64,
@@ -326,7 +327,7 @@ impl<F: Future> Future for Deadline<F> {
 }
 
 /// Arms a deadline `timeout` from now: in this thread's slot if it is free, else in a shard.
-fn arm(sweeper: &Sweeper, state: &mut State, timeout: Duration, waker: &Waker) {
+fn arm(sweeper: &'static Sweeper, state: &mut State, timeout: Duration, waker: &Waker) {
     // The tick read may be one behind real time: one more tick keeps it from firing early.
     let ticks = timeout.as_nanos().div_ceil(TICK.as_nanos()) + 1;
     let Some(deadline) = u64::try_from(ticks)
