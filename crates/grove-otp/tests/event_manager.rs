@@ -89,37 +89,42 @@ async fn manager() -> EventManager<Event> {
     EventManager::start().await.expect("started")
 }
 
+/// A manager with a `Recorder` for each of `names`, added in that order.
+async fn manager_with(log: &Log, names: &[&'static str]) -> EventManager<Event> {
+    let events = manager().await;
+    for name in names {
+        events
+            .add_handler(*name, recorder(name, log))
+            .await
+            .expect("added");
+    }
+    events
+}
+
+/// The manager's handler ids, in the order events reach them.
+async fn ids_of(events: &EventManager<Event>) -> Vec<String> {
+    let ids = events.which_handlers().await.expect("listed");
+    ids.iter().map(|id| id.to_string()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_reach_every_handler_in_the_order_handlers_were_added() {
     let log = Log::default();
-    let events = manager().await;
-    events
-        .add_handler("a", recorder("a", &log))
-        .await
-        .expect("added");
-    events
-        .add_handler("b", recorder("b", &log))
-        .await
-        .expect("added");
+    let events = manager_with(&log, &["a", "b"]).await;
     events.notify("one".into());
     events.sync_notify("two".into()).await.expect("notified");
     assert_eq!(
         log.take(),
         ["a got one", "b got one", "a got two", "b got two"]
     );
-    let ids = events.which_handlers().await.expect("listed");
-    assert_eq!(ids.iter().map(|id| &**id).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(ids_of(&events).await, ["a", "b"]);
     events.stop().await.expect("stopped");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn adding_refuses_duplicates_and_handlers_whose_init_fails() {
     let log = Log::default();
-    let events = manager().await;
-    events
-        .add_handler("a", recorder("a", &log))
-        .await
-        .expect("added");
+    let events = manager_with(&log, &["a"]).await;
     assert_eq!(
         events.add_handler("a", recorder("a", &log)).await,
         Err(EventError::AlreadyPresent("a".into()))
@@ -143,13 +148,7 @@ async fn adding_refuses_duplicates_and_handlers_whose_init_fails() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_or_panicking_handler_is_removed_and_the_manager_goes_on() {
     let log = Log::default();
-    let events = manager().await;
-    for name in ["a", "b", "c"] {
-        events
-            .add_handler(name, recorder(name, &log))
-            .await
-            .expect("added");
-    }
+    let events = manager_with(&log, &["a", "b", "c"]).await;
     events.sync_notify("fail:a".into()).await.expect("notified");
     events
         .sync_notify("panic:b".into())
@@ -166,8 +165,7 @@ async fn a_failing_or_panicking_handler_is_removed_and_the_manager_goes_on() {
         "{lines:?}"
     );
     assert_eq!(lines[4..], ["c got panic:b", "c got after"]);
-    let ids = events.which_handlers().await.expect("listed");
-    assert_eq!(ids.iter().map(|id| &**id).collect::<Vec<_>>(), ["c"]);
+    assert_eq!(ids_of(&events).await, ["c"]);
     assert!(is_alive(events.pid()));
     events.stop().await.expect("stopped");
 }
@@ -175,11 +173,7 @@ async fn a_failing_or_panicking_handler_is_removed_and_the_manager_goes_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handler_returning_normal_leaves_quietly() {
     let log = Log::default();
-    let events = manager().await;
-    events
-        .add_handler("a", recorder("a", &log))
-        .await
-        .expect("added");
+    let events = manager_with(&log, &["a"]).await;
     events
         .sync_notify("leave:a".into())
         .await
@@ -192,11 +186,7 @@ async fn a_handler_returning_normal_leaves_quietly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delete_handler_runs_terminate_and_gives_the_handler_back() {
     let log = Log::default();
-    let events = manager().await;
-    events
-        .add_handler("a", recorder("a", &log))
-        .await
-        .expect("added");
+    let events = manager_with(&log, &["a"]).await;
     events.add_handler("n", Counter(0)).await.expect("added");
     events.sync_notify("x".into()).await.expect("notified");
     let a: Recorder = events.delete_handler("a").await.expect("deleted");
@@ -218,11 +208,7 @@ async fn delete_handler_runs_terminate_and_gives_the_handler_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swap_handler_carries_the_old_handlers_state_to_the_new_one() {
     let log = Log::default();
-    let events = manager().await;
-    events
-        .add_handler("old", recorder("old", &log))
-        .await
-        .expect("added");
+    let events = manager_with(&log, &["old"]).await;
     events
         .add_handler("other", Counter(0))
         .await
@@ -237,11 +223,7 @@ async fn swap_handler_carries_the_old_handlers_state_to_the_new_one() {
     assert_eq!(log.take(), ["old got x", "old terminate Swapped"]);
     events.sync_notify("y".into()).await.expect("notified");
     assert_eq!(events.call("new", |c: &mut Counter| c.0).await, Ok(101));
-    let ids = events.which_handlers().await.expect("listed");
-    assert_eq!(
-        ids.iter().map(|id| &**id).collect::<Vec<_>>(),
-        ["other", "new"]
-    );
+    assert_eq!(ids_of(&events).await, ["other", "new"]);
 
     // Swapping out a handler that is not there still installs the new one, told so.
     events
@@ -257,11 +239,7 @@ async fn swap_handler_carries_the_old_handlers_state_to_the_new_one() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn call_runs_on_one_handler_and_a_panic_removes_it() {
     let log = Log::default();
-    let events = manager().await;
-    events
-        .add_handler("a", recorder("a", &log))
-        .await
-        .expect("added");
+    let events = manager_with(&log, &["a"]).await;
     events.sync_notify("x".into()).await.expect("notified");
     assert_eq!(events.call("a", |r: &mut Recorder| r.seen).await, Ok(1));
     assert_eq!(
@@ -365,15 +343,7 @@ async fn add_sup_handler_outside_a_process_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stopping_the_manager_terminates_every_handler() {
     let log = Log::default();
-    let events = manager().await;
-    events
-        .add_handler("a", recorder("a", &log))
-        .await
-        .expect("added");
-    events
-        .add_handler("b", recorder("b", &log))
-        .await
-        .expect("added");
+    let events = manager_with(&log, &["a", "b"]).await;
     events.stop().await.expect("stopped");
     assert_eq!(
         log.take(),
