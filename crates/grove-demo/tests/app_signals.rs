@@ -1,6 +1,6 @@
 //! The graceful-shutdown demo as an operator meets it: a real process, real signals. Each test
-//! starts `shutdown-demo`, waits until its tree is up (its `started readiness` line), signals it
-//! with `kill(2)`, and checks what it printed and the status it exited with.
+//! starts `shutdown-demo`, waits until its tree is up (its `started readiness` line) or is
+//! starting, signals it with `kill(2)`, and checks what it printed and the status it exited with.
 //!
 //! No test depends on timing: every wait is for a line of output or for the process's exit, and
 //! the only timeouts are generous bounds that stop a broken test from hanging.
@@ -19,7 +19,15 @@ struct Demo {
 }
 
 impl Demo {
+    /// Starts the demo and waits until its whole tree is up.
     fn start(args: &[&str]) -> Demo {
+        let mut demo = Demo::spawn(args);
+        demo.wait_for("started readiness");
+        demo
+    }
+
+    /// Starts the demo without waiting for anything.
+    fn spawn(args: &[&str]) -> Demo {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shutdown-demo"))
             .args(args)
             .env("RUST_LOG", "warn")
@@ -37,13 +45,11 @@ impl Demo {
                 }
             }
         });
-        let mut demo = Demo {
+        Demo {
             child,
             lines,
             seen: Vec::new(),
-        };
-        demo.wait_for("started readiness");
-        demo
+        }
     }
 
     /// Reads lines until `wanted` appears; panics if the output ends or stalls first.
@@ -162,4 +168,45 @@ fn a_part_that_ignores_shutdown_is_killed_at_the_deadline_and_the_status_says_so
         Some("exit DeadlineExceeded(3s) (status 2)")
     );
     assert_eq!(status, Some(2));
+}
+
+#[test]
+fn a_signal_while_starting_stops_the_tree_in_order_once_it_has_started() {
+    // The repo takes two seconds to start; the signal arrives during them (were the machine so
+    // slow that it arrived later, the outcome asserted would be the same).
+    let mut demo = Demo::spawn(&["--start-delay-ms", "2000"]);
+    demo.wait_for("starting repo");
+    demo.signal(libc::SIGTERM);
+    let (status, lines) = demo.finish();
+    // The start is not cut short: every part starts, then all stop in reverse order.
+    assert_eq!(
+        lines.iter().filter(|l| l.starts_with("started ")).count(),
+        4,
+        "{lines:?}"
+    );
+    assert_eq!(
+        stops(&lines),
+        [
+            "stopped readiness (shutdown)",
+            "stopped endpoint (shutdown)",
+            "stopped repo (shutdown)",
+        ]
+    );
+    assert_eq!(status, Some(0));
+}
+
+#[test]
+fn a_second_signal_while_starting_exits_at_once() {
+    // The repo would take ten minutes to start. Two different signals, so the OS cannot merge
+    // them into one as it may two of the same kind.
+    let mut demo = Demo::spawn(&["--start-delay-ms", "600000"]);
+    demo.wait_for("starting repo");
+    demo.signal(libc::SIGTERM);
+    demo.signal(libc::SIGINT);
+    let (status, lines) = demo.finish();
+    assert!(
+        status == Some(128 + libc::SIGTERM) || status == Some(128 + libc::SIGINT),
+        "{status:?} {lines:?}"
+    );
+    assert!(!lines.iter().any(|l| l == "started repo"), "{lines:?}");
 }

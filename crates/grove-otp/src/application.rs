@@ -6,7 +6,8 @@
 //! it, and waits. On SIGTERM or SIGINT it stops the tree the way a supervisor stops anything:
 //! children in reverse start order, each within its own shutdown timeout, supervisors after
 //! their children; all of it under one overall deadline ([`Application::shutdown_timeout`]),
-//! past which whatever is left is killed. A second signal while stopping exits at once. The
+//! past which whatever is left is killed. A signal while the tree is still starting stops it
+//! as soon as it has started. A second signal while starting or stopping exits at once. The
 //! result, an [`ApplicationExit`], is what `main` returns, and becomes the exit status:
 //!
 //! | how it ended | [`ApplicationExit`] | status |
@@ -15,7 +16,7 @@
 //! | the root supervisor gave up (past its restart intensity) | `Failed` | 1 |
 //! | the tree did not start | `StartFailed` | 1 |
 //! | the overall shutdown deadline passed | `DeadlineExceeded` | 2 |
-//! | a second signal while stopping | (exits at once) | 128 + signal (130, 143) |
+//! | a second signal while starting or stopping | (exits at once) | 128 + signal (130, 143) |
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -245,11 +246,23 @@ impl<C: Send + Sync + 'static> Application<C> {
                 return ApplicationExit::StartFailed(panic);
             }
         };
-        let started = tokio::select! {
-            started = supervisor.start_link() => started,
-            // A signal while the tree starts (an `init` that hangs, say) must not be lost: with
-            // nothing started yet to stop in order, exit at once, as a second signal would.
-            cause = trigger.next(), if trigger.is_signals() => exit_now(&name, cause, "while starting"),
+        // A signal while the tree starts is kept: the tree is stopped in order as soon as it
+        // has started. A second one exits at once, so an `init` that hangs cannot hold the
+        // process hostage.
+        let mut early_stop = None;
+        let starting = supervisor.start_link();
+        tokio::pin!(starting);
+        let started = loop {
+            tokio::select! {
+                started = &mut starting => break started,
+                cause = trigger.next(), if trigger.is_signals() => match early_stop {
+                    None => {
+                        tracing::info!(application = %name, ?cause, "signal while starting; stopping once started");
+                        early_stop = Some(cause);
+                    }
+                    Some(_) => exit_now(&name, cause, "again while starting"),
+                },
+            }
         };
         let root = match started {
             Ok(root) => root.pid(),
@@ -260,12 +273,15 @@ impl<C: Send + Sync + 'static> Application<C> {
         };
         tracing::info!(application = %name, %root, "application started");
 
-        let cause = tokio::select! {
-            cause = trigger.next() => cause,
-            reason = exit_of_child(&mut ctx, root) => {
-                tracing::error!(application = %name, %reason, "application's root supervisor exited");
-                return ApplicationExit::Failed(reason);
-            }
+        let cause = match early_stop {
+            Some(cause) => cause,
+            None => tokio::select! {
+                cause = trigger.next() => cause,
+                reason = exit_of_child(&mut ctx, root) => {
+                    tracing::error!(application = %name, %reason, "application's root supervisor exited");
+                    return ApplicationExit::Failed(reason);
+                }
+            },
         };
         let deadline = self.shutdown_timeout;
         tracing::info!(application = %name, ?cause, ?deadline, "application stopping");

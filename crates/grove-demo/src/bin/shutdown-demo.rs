@@ -7,6 +7,7 @@
 //! cargo run -p grove-demo --bin shutdown-demo              # then Ctrl-C
 //! cargo run -p grove-demo --bin shutdown-demo -- --stop-delay-ms 2000   # Ctrl-C twice
 //! cargo run -p grove-demo --bin shutdown-demo -- --stubborn --shutdown-timeout-ms 500
+//! cargo run -p grove-demo --bin shutdown-demo -- --start-delay-ms 3000  # Ctrl-C while starting
 //! ```
 //!
 //! The tree, in start order:
@@ -14,7 +15,7 @@
 //! ```text
 //! app (one_for_one)
 //! ├── config        an Agent holding the settings
-//! ├── repo          a GenServer that takes --stop-delay-ms to close its "connections"
+//! ├── repo          a GenServer that takes --start-delay-ms to start, --stop-delay-ms to stop
 //! ├── web (one_for_one)
 //! │   ├── endpoint  a GenServer; with --stubborn it ignores shutdown (Shutdown::Infinity)
 //! │   └── jobs      a TaskSupervisor
@@ -40,6 +41,9 @@ struct Args {
     /// How long the repo takes to close when stopped, in milliseconds.
     #[arg(long, default_value_t = 100)]
     stop_delay_ms: u64,
+    /// How long the repo takes to start, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    start_delay_ms: u64,
     /// The web endpoint ignores its shutdown signal (and may take forever): only the overall
     /// deadline stops it.
     #[arg(long)]
@@ -59,6 +63,7 @@ fn say(line: impl std::fmt::Display) {
 /// A GenServer that announces its start and stop, taking `stop_delay` to stop.
 struct Part {
     name: &'static str,
+    start_delay: Duration,
     stop_delay: Duration,
     ignore_shutdown: bool,
 }
@@ -72,6 +77,10 @@ impl GenServer for Part {
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // Trapping exits is what lets a supervisor's shutdown run `terminate`.
         ctx.trap_exit(true);
+        if !self.start_delay.is_zero() {
+            say(format_args!("starting {}", self.name));
+            tokio::time::sleep(self.start_delay).await;
+        }
         say(format_args!("started {}", self.name));
         Ok(())
     }
@@ -86,10 +95,16 @@ impl GenServer for Part {
     }
 }
 
-fn part(name: &'static str, stop_delay: Duration, ignore_shutdown: bool) -> ChildSpec {
+fn part(
+    name: &'static str,
+    start_delay: Duration,
+    stop_delay: Duration,
+    ignore_shutdown: bool,
+) -> ChildSpec {
     let spec = ChildSpec::new(name, move || {
         Server::start_link(Part {
             name,
+            start_delay,
             stop_delay,
             ignore_shutdown,
         })
@@ -104,6 +119,7 @@ fn part(name: &'static str, stop_delay: Duration, ignore_shutdown: bool) -> Chil
 
 fn tree(args: &Args) -> Supervisor {
     let stop_delay = Duration::from_millis(args.stop_delay_ms);
+    let start_delay = Duration::from_millis(args.start_delay_ms);
     let settings = args.clone();
     Supervisor::one_for_one()
         .child(ChildSpec::new("config", move || {
@@ -114,14 +130,19 @@ fn tree(args: &Args) -> Supervisor {
                 Ok::<_, StartError>(config)
             }
         }))
-        .child(part("repo", stop_delay, false))
+        .child(part("repo", start_delay, stop_delay, false))
         .child(
             Supervisor::one_for_one()
-                .child(part("endpoint", Duration::ZERO, args.stubborn))
+                .child(part(
+                    "endpoint",
+                    Duration::ZERO,
+                    Duration::ZERO,
+                    args.stubborn,
+                ))
                 .child(TaskSupervisor::new().into_child_spec("jobs"))
                 .into_child_spec("web"),
         )
-        .child(part("readiness", Duration::ZERO, false))
+        .child(part("readiness", Duration::ZERO, Duration::ZERO, false))
 }
 
 fn main() -> ApplicationExit {
