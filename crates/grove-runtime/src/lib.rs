@@ -64,8 +64,8 @@ pub use names::{
 pub use panics::install_panic_hook;
 pub use pid::{node, Addr, NodeIdentity, Pid, Ref};
 pub use process::{
-    await_exit, blocking, exit, is_alive, send, spawn, spawn_opt, try_deliver, try_send,
-    watch_exit, ExitWatch, SendError, SpawnError, SpawnOptions, Spawned,
+    await_exit, blocking, exit, is_alive, on_exit, send, spawn, spawn_opt, try_deliver, try_send,
+    watch_exit, ExitWatch, OnExit, SendError, SpawnError, SpawnOptions, Spawned,
 };
 pub use runtime::run;
 pub use timer::{cancel_timer, read_timer, send_after, send_interval, TimerRef};

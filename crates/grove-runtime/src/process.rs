@@ -494,6 +494,86 @@ pub fn watch_exit(pid: Pid) -> Option<ExitWatch> {
     })
 }
 
+/// Runs `hook` on the exiting process's thread when `pid` exits, with its pid and exit reason:
+/// how state that lives outside a process (a table it owns, a registry entry) follows the
+/// process's life without a process of its own to receive a monitor's `Down`.
+///
+/// Returns a handle that can [cancel](OnExit::cancel) the hook; dropping the handle leaves the
+/// hook in place. If `pid` is not a live local process, the hook is handed back unrun, so the
+/// caller can act at once. The hook runs while the process is being taken down, after its links
+/// and monitors have been told: it must be quick and must not block (send a message, flip a
+/// flag, free memory).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use grove_runtime::{on_exit, run, Context, ExitReason};
+///
+/// let seen = Arc::new(Mutex::new(None));
+/// let record = seen.clone();
+/// run(move |mut ctx: Context<()>| async move {
+///     let worker = ctx.spawn(|_: Context<()>| async { ExitReason::error("boom") });
+///     let hook = on_exit(worker.pid(), move |_, reason| {
+///         *record.lock().unwrap() = Some(reason.clone());
+///     });
+///     if hook.is_ok() {
+///         grove_runtime::await_exit(worker.pid()).await;
+///     }
+/// });
+/// // The worker may have exited before the hook was installed: then it is handed back unrun.
+/// assert!(matches!(&*seen.lock().unwrap(), None | Some(ExitReason::Error(_))));
+/// ```
+pub fn on_exit<F>(pid: Pid, hook: F) -> Result<OnExit, F>
+where
+    F: FnOnce(Pid, &ExitReason) + Send + 'static,
+{
+    // The runtime stores hooks boxed; the hook stays reachable through `slot` so that it can be
+    // handed back by value if the process turns out to be dead.
+    let slot = Arc::new(parking_lot::Mutex::new(Some(hook)));
+    let shared = slot.clone();
+    let boxed: crate::cell::ExitHook = Box::new(move |pid, reason| {
+        if let Some(hook) = shared.lock().take() {
+            hook(pid, reason);
+        }
+    });
+    match add_exit_hook(pid, boxed) {
+        Ok(id) => Ok(OnExit { pid, id }),
+        Err(_) => match slot.lock().take() {
+            Some(hook) => Err(hook),
+            None => unreachable!("an exit hook that was never installed cannot have run"),
+        },
+    }
+}
+
+/// A hook installed with [`on_exit`]. Dropping it leaves the hook in place.
+#[derive(Debug)]
+pub struct OnExit {
+    pid: Pid,
+    id: u64,
+}
+
+impl OnExit {
+    /// The process the hook watches.
+    pub fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    /// Removes the hook; true if it had not run yet (the process is still alive).
+    pub fn cancel(self) -> bool {
+        let Some(cell) = table::lookup(self.pid) else {
+            return false;
+        };
+        let mut control = cell.shared().control.lock();
+        match control.rel.as_mut() {
+            Some(rel) => {
+                let before = rel.exit_hooks.len();
+                rel.exit_hooks.retain(|(id, _)| *id != self.id);
+                rel.exit_hooks.len() != before
+            }
+            None => false,
+        }
+    }
+}
+
 /// Removes an exit hook that is no longer wanted (a no-op once the process has exited).
 struct RemoveHookOnDrop {
     pid: Pid,
