@@ -29,10 +29,14 @@ pub(super) fn decode<T: DeserializeOwned>(
     bytes: &[u8],
     what: &'static str,
 ) -> Result<T, DurableError> {
-    postcard::from_bytes(bytes).map_err(|error| DurableError::Decode {
-        what,
-        reason: error.to_string(),
-    })
+    let failed = |reason: String| DurableError::Decode { what, reason };
+    // Bytes left over mean the stored data is of another type that happens to start like this
+    // one (a string read as a number), so they are an error too.
+    match postcard::take_from_bytes(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(failed(format!("{} bytes left over", rest.len()))),
+        Err(error) => Err(failed(error.to_string())),
+    }
 }
 
 /// The stored key of the object `seq` under `key`.
