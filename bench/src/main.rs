@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod otp;
+mod tables;
 
 /// mimalloc, as most Rust services that spawn many small tasks use: glibc's malloc spends more
 /// time on tokio's cache-aligned task allocations than the rest of a spawn put together.
@@ -19,10 +20,11 @@ use grove::prelude::*;
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Times Grove: spawn, memory per process, ping-pong, fan-in, GenServer calls and casts, supervisor restarts"
+    about = "Times Grove: spawn, memory per process, ping-pong, fan-in, GenServer calls and casts, supervisor restarts, tables"
 )]
 struct Args {
-    /// Run only this scenario: spawn, ping-pong, fan-in, call, call-4, cast, restart.
+    /// Run only this scenario: spawn, ping-pong, fan-in, call, call-4, cast, restart,
+    /// table-insert, table-lookup-1, table-lookup-2, table-counter, table-range, durable.
     #[arg(long)]
     only: Option<String>,
     /// Small sizes, to prove the scenarios run (CI).
@@ -103,10 +105,74 @@ fn main() {
             &samples,
         );
     }
-    otp_scenarios(runs, scale, wanted);
+    otp_scenarios(runs, scale, &wanted);
+    table_scenarios(runs, scale as u64, &wanted);
 }
 
-fn otp_scenarios(runs: usize, scale: usize, wanted: impl Fn(&str) -> bool) {
+fn table_scenarios(runs: usize, scale: u64, wanted: &impl Fn(&str) -> bool) {
+    let sample =
+        |f: &dyn Fn() -> f64| -> Vec<Sample> { (0..runs).map(|_| Sample { value: f() }).collect() };
+    let keys = tables::KEYS / scale.next_power_of_two();
+    if wanted("table-insert") {
+        let samples = sample(&|| tables::inserts(keys));
+        report(&format!("table insert, {keys} keys"), "inserts/s", &samples);
+    }
+    for readers in [1, 2] {
+        if wanted(&format!("table-lookup-{readers}")) {
+            let per_reader = 4 * keys;
+            let samples = sample(&|| tables::lookups(keys, readers, per_reader));
+            report(
+                &format!("table lookup, {readers} reader(s) x {per_reader}"),
+                "lookups/s",
+                &samples,
+            );
+        }
+    }
+    if wanted("table-counter") {
+        let per_writer = 1_000_000 / scale;
+        let samples = sample(&|| tables::counter_contention(2, per_writer));
+        report(
+            &format!("update_counter, 2 writers x {per_writer}, one key"),
+            "updates/s",
+            &samples,
+        );
+    }
+    if wanted("table-range") {
+        let scans = 10_000 / scale;
+        let samples = sample(&|| tables::range_scans(keys, 1000, scans));
+        report(
+            &format!("ordered range scan, {scans} x 1000 keys"),
+            "objects/s",
+            &samples,
+        );
+    }
+    if wanted("durable") {
+        let single = 200 / scale.min(10);
+        let batched = 200_000 / scale;
+        let mut singles = Vec::new();
+        let mut batches = Vec::new();
+        let mut commits = Vec::new();
+        for _ in 0..runs {
+            let (one, many, commit_ms) = tables::durable(single, batched, 1000);
+            singles.push(Sample { value: one });
+            batches.push(Sample { value: many });
+            commits.push(Sample { value: commit_ms });
+        }
+        report(
+            &format!("durable insert, {single} one per commit"),
+            "inserts/s",
+            &singles,
+        );
+        report(
+            &format!("durable insert, {batched} in commits of 1000"),
+            "inserts/s",
+            &batches,
+        );
+        report("durable commit of one insert", "ms", &commits);
+    }
+}
+
+fn otp_scenarios(runs: usize, scale: usize, wanted: &impl Fn(&str) -> bool) {
     let sample =
         |f: &dyn Fn() -> f64| -> Vec<Sample> { (0..runs).map(|_| Sample { value: f() }).collect() };
     if wanted("call") {

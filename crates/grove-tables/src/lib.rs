@@ -45,6 +45,7 @@ mod counter;
 mod durable;
 mod error;
 mod handle;
+mod hashed;
 mod options;
 mod ordered;
 mod set;

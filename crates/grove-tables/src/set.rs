@@ -4,11 +4,10 @@ use std::hash::Hash;
 use std::ops::{ControlFlow, RangeBounds};
 use std::sync::Arc;
 
-use papaya::{Compute, Operation};
-
 use crate::core::{Inner, Store};
 use crate::counter::Counter;
 use crate::error::{Kind, TableError};
+use crate::hashed::HashStore;
 use crate::options::TableOptions;
 use crate::ordered::OrderedStore;
 
@@ -22,9 +21,18 @@ impl<T: Hash + Ord + Clone + Send + Sync + 'static> TableKey for T {}
 pub trait TableValue: Clone + Send + Sync + 'static {}
 impl<T: Clone + Send + Sync + 'static> TableValue for T {}
 
-type HashStore<K, V> = papaya::HashMap<K, V, foldhash::fast::RandomState>;
+/// Runs `$body` with `$store` bound to whichever store the table has: both have the same
+/// methods, so most operations are written once.
+macro_rules! on_store {
+    ($stores:expr, $store:ident => $body:expr) => {
+        match $stores {
+            UniqueStore::Hash($store) => $body,
+            UniqueStore::Ordered($store) => $body,
+        }
+    };
+}
 
-pub(crate) enum UniqueStore<K, V> {
+pub(crate) enum UniqueStore<K: TableKey, V: TableValue> {
     Hash(HashStore<K, V>),
     /// Boxed: the skiplist's head is large, and most tables are hashed.
     Ordered(Box<OrderedStore<K, V>>),
@@ -38,23 +46,16 @@ impl<K: TableKey, V: TableValue> Store for UniqueStore<K, V> {
     }
 
     fn clear(&self) {
-        match self {
-            UniqueStore::Hash(map) => map.pin().clear(),
-            UniqueStore::Ordered(tree) => tree.clear(),
-        }
+        on_store!(self, store => store.clear())
     }
 
     fn len(&self) -> usize {
-        match self {
-            UniqueStore::Hash(map) => map.len(),
-            UniqueStore::Ordered(tree) => tree.len(),
-        }
+        on_store!(self, store => store.len())
     }
 
     fn object_footprint(&self) -> usize {
         match self {
-            // The node papaya allocates per entry, its slot and metadata byte in the table.
-            UniqueStore::Hash(_) => std::mem::size_of::<(K, V)>() + 16 + 9,
+            UniqueStore::Hash(_) => HashStore::<K, V>::object_footprint(),
             UniqueStore::Ordered(_) => OrderedStore::<K, V>::object_footprint(),
         }
     }
@@ -109,7 +110,7 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
     fn create(options: TableOptions<Self>) -> Result<Self, TableError> {
         let store = match options.kind {
             Kind::OrderedSet => UniqueStore::Ordered(Box::new(OrderedStore::new())),
-            _ => UniqueStore::Hash(papaya::HashMap::with_hasher(Default::default())),
+            _ => UniqueStore::Hash(HashStore::new()),
         };
         Inner::create(store, options.setup).map(|inner| Table { inner })
     }
@@ -118,12 +119,7 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
     /// object or the new one, never neither.
     pub fn insert(&self, key: K, value: V) -> Result<(), TableError> {
         self.inner.check_write()?;
-        match &self.inner.store {
-            UniqueStore::Hash(map) => {
-                map.pin().insert(key, value);
-            }
-            UniqueStore::Ordered(tree) => tree.insert(key, value),
-        }
+        on_store!(&self.inner.store, store => store.insert(key, value));
         Ok(())
     }
 
@@ -131,29 +127,18 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
     /// the batch as a whole is not isolated: a concurrent reader may see part of it.
     pub fn insert_many(&self, objects: impl IntoIterator<Item = (K, V)>) -> Result<(), TableError> {
         self.inner.check_write()?;
-        match &self.inner.store {
-            UniqueStore::Hash(map) => {
-                let map = map.pin();
-                for (key, value) in objects {
-                    map.insert(key, value);
-                }
+        on_store!(&self.inner.store, store => {
+            for (key, value) in objects {
+                store.insert(key, value);
             }
-            UniqueStore::Ordered(tree) => {
-                for (key, value) in objects {
-                    tree.insert(key, value);
-                }
-            }
-        }
+        });
         Ok(())
     }
 
     /// Inserts only if no object has `key`; true if it did.
     pub fn insert_new(&self, key: K, value: V) -> Result<bool, TableError> {
         self.inner.check_write()?;
-        Ok(match &self.inner.store {
-            UniqueStore::Hash(map) => map.pin().try_insert(key, value).is_ok(),
-            UniqueStore::Ordered(tree) => tree.insert_new(key, value),
-        })
+        Ok(on_store!(&self.inner.store, store => store.insert_new(key, value)))
     }
 
     /// A copy of the object under `key`.
@@ -171,19 +156,13 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
         f: impl FnOnce(&V) -> R,
     ) -> Result<Option<R>, TableError> {
         self.inner.check_read()?;
-        Ok(match &self.inner.store {
-            UniqueStore::Hash(map) => map.pin().get(key).map(f),
-            UniqueStore::Ordered(tree) => tree.get_with(key, f),
-        })
+        Ok(on_store!(&self.inner.store, store => store.get_with(key, f)))
     }
 
     /// True if an object has `key`.
     pub fn member(&self, key: &K) -> Result<bool, TableError> {
         self.inner.check_read()?;
-        Ok(match &self.inner.store {
-            UniqueStore::Hash(map) => map.pin().contains_key(key),
-            UniqueStore::Ordered(tree) => tree.contains(key),
-        })
+        Ok(on_store!(&self.inner.store, store => store.contains(key)))
     }
 
     /// Deletes the object under `key`; true if there was one.
@@ -206,13 +185,7 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
 
     fn take_if(&self, key: &K, remove: impl Fn(&V) -> bool) -> Result<Option<V>, TableError> {
         self.inner.check_write()?;
-        Ok(match &self.inner.store {
-            UniqueStore::Hash(map) => match map.pin().remove_if(key, |_, value| remove(value)) {
-                Ok(removed) => removed.map(|(_, value)| value.clone()),
-                Err(_) => None,
-            },
-            UniqueStore::Ordered(tree) => tree.remove_if(key, remove),
-        })
+        Ok(on_store!(&self.inner.store, store => store.remove_if(key, remove)))
     }
 
     /// Atomically adds `increment` to the counter under `key` and returns the new value; fails
@@ -246,7 +219,8 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
 
     /// Atomically changes the object under `key` with `change`, applied to a copy that then
     /// replaces it; false if there is no such object. `change` may run more than once when
-    /// writers race, so it must only change the value it is given.
+    /// writers race on the key (only the last run's result is stored), so it should only
+    /// change the value it is given.
     pub fn update_element(&self, key: &K, change: impl Fn(&mut V)) -> Result<bool, TableError> {
         match self.update(key, |value: &V| {
             let mut next = value.clone();
@@ -266,30 +240,8 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
         update: impl Fn(&V) -> Result<(V, R), TableError>,
     ) -> Result<R, TableError> {
         self.inner.check_write()?;
-        match &self.inner.store {
-            UniqueStore::Hash(map) => {
-                let map = map.pin();
-                let mut result = None;
-                let outcome = map.compute(key.clone(), |entry| match entry {
-                    None => Operation::Abort(TableError::KeyNotFound),
-                    Some((_, value)) => match update(value) {
-                        Ok((next, r)) => {
-                            result = Some(r);
-                            Operation::Insert(next)
-                        }
-                        Err(error) => Operation::Abort(error),
-                    },
-                });
-                match (outcome, result) {
-                    (Compute::Aborted(error), _) => Err(error),
-                    (_, Some(result)) => Ok(result),
-                    (_, None) => Err(TableError::KeyNotFound),
-                }
-            }
-            UniqueStore::Ordered(tree) => tree
-                .update(key, update)
-                .map_err(|error| error.unwrap_or(TableError::KeyNotFound)),
-        }
+        on_store!(&self.inner.store, store => store.update(key, update))
+            .map_err(|refused| refused.unwrap_or(TableError::KeyNotFound))
     }
 
     /// As `update`, starting from `default` when `key` is absent.
@@ -300,28 +252,7 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
         update: impl Fn(&V) -> Result<(V, R), TableError>,
     ) -> Result<R, TableError> {
         self.inner.check_write()?;
-        match &self.inner.store {
-            UniqueStore::Hash(map) => {
-                let map = map.pin();
-                let mut result = None;
-                let outcome = map.compute(key, |entry| {
-                    let current = entry.map_or(&default, |(_, value)| value);
-                    match update(current) {
-                        Ok((next, r)) => {
-                            result = Some(r);
-                            Operation::Insert(next)
-                        }
-                        Err(error) => Operation::Abort(error),
-                    }
-                });
-                match (outcome, result) {
-                    (Compute::Aborted(error), _) => Err(error),
-                    (_, Some(result)) => Ok(result),
-                    (_, None) => Err(TableError::KeyNotFound),
-                }
-            }
-            UniqueStore::Ordered(tree) => tree.upsert(key, default, update),
-        }
+        on_store!(&self.inner.store, store => store.upsert(key, default, update))
     }
 
     /// The smallest key of an ordered table.
@@ -378,20 +309,13 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
         }
     }
 
-    /// Visits every object (in key order for an ordered table). Writers are not blocked: an
-    /// object changed during the walk is seen either before or after the change, and one
-    /// inserted or deleted during it may or may not be seen; objects present throughout are
-    /// seen exactly once.
-    pub fn for_each(&self, mut visit: impl FnMut(&K, &V)) -> Result<(), TableError> {
+    /// Visits every object (in key order for an ordered table). Writers are not blocked. An
+    /// object present and unchanged throughout the walk is seen exactly once; one inserted or
+    /// deleted during it may or may not be seen; one overwritten during it is seen once, before
+    /// or after the change.
+    pub fn for_each(&self, visit: impl FnMut(&K, &V)) -> Result<(), TableError> {
         self.inner.check_read()?;
-        match &self.inner.store {
-            UniqueStore::Hash(map) => {
-                for (key, value) in map.pin().iter() {
-                    visit(key, value);
-                }
-            }
-            UniqueStore::Ordered(tree) => tree.for_each(visit),
-        }
+        on_store!(&self.inner.store, store => store.for_each(visit));
         Ok(())
     }
 

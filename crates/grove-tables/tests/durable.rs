@@ -18,8 +18,8 @@ fn a_durable_set_does_what_a_set_does_and_keeps_it_across_reopening() {
     let (_dir, path) = scratch("set.redb");
     {
         let table = DurableTable::<String, u64>::open(&path, DurableKind::Set).unwrap();
-        assert_eq!(table.insert("a".into(), 1).unwrap(), true);
-        assert_eq!(table.insert("a".into(), 2).unwrap(), true);
+        assert!(table.insert("a".into(), 1).unwrap());
+        assert!(table.insert("a".into(), 2).unwrap());
         assert_eq!(table.lookup(&"a".into()).unwrap(), vec![2]);
         assert!(!table.insert_new("a".into(), 3).unwrap());
         assert!(table.insert_new("b".into(), 10).unwrap());

@@ -2,7 +2,8 @@
 //!
 //! This is the crate applications depend on. It re-exports Grove's layers behind features: the
 //! process runtime ([`process`], feature `runtime`) and the OTP behaviours ([`gen_server`],
-//! [`supervisor`], [`task`], [`agent`], [`event_manager`], [`application`], feature `otp`). Most programs start with `use grove::prelude::*;`.
+//! [`supervisor`], [`task`], [`agent`], [`event_manager`], [`application`], feature `otp`) and
+//! the shared tables ([`table`], feature `tables`). Most programs start with `use grove::prelude::*;`.
 //!
 //! ```
 //! use grove::prelude::*;
@@ -28,6 +29,10 @@ pub use grove_runtime::{
     Message, Pid, Ref, SpawnOptions,
 };
 
+/// Shared concurrent tables owned by processes (ETS) and durable tables (DETS).
+#[cfg(feature = "tables")]
+pub use grove_tables as table;
+
 #[cfg(feature = "otp")]
 pub use grove_otp::{agent, application, event_manager, gen_server, supervisor, task, StartError};
 
@@ -42,4 +47,9 @@ pub mod prelude {
 
     #[cfg(feature = "otp")]
     pub use grove_otp::prelude::*;
+
+    #[cfg(feature = "tables")]
+    pub use grove_tables::{
+        Access, BagTable, DurableKind, DurableTable, Table, TableError, TableTransfer,
+    };
 }
