@@ -130,6 +130,12 @@ fn table_scenarios(runs: usize, scale: u64, wanted: &impl Fn(&str) -> bool) {
     }
     if wanted("table-counter") {
         let per_writer = 1_000_000 / scale;
+        let samples = sample(&|| tables::counter_contention(1, 2 * per_writer));
+        report(
+            &format!("update_counter, 1 writer x {}, one key", 2 * per_writer),
+            "updates/s",
+            &samples,
+        );
         let samples = sample(&|| tables::counter_contention(2, per_writer));
         report(
             &format!("update_counter, 2 writers x {per_writer}, one key"),
