@@ -159,7 +159,7 @@ async fn refresher(
         // Refresh every 40 ms, or sooner when a reader found a dangling reference; one refresh
         // answers every request that arrived meanwhile.
         let _ = tokio::time::timeout(Duration::from_millis(40), ctx.recv()).await;
-        while let Ok(_) = tokio::time::timeout(Duration::ZERO, ctx.recv()).await {}
+        while tokio::time::timeout(Duration::ZERO, ctx.recv()).await.is_ok() {}
         round += 1;
     }
 }
@@ -289,8 +289,9 @@ fn main() {
             served.location_missing.load(Ordering::Relaxed),
         );
         println!(
-            "the Berlin refresher crashed {crashes} times on bad responses and was restarted each time; Berlin kept its {} events (first: {first_gig:?})",
-            berlin.map_or(0, |l| l.event_ids.len())
+            "the Berlin refresher crashed {crashes} times on bad responses and was restarted each time; Berlin kept its {} events (first: {first_gig:?}), last refreshed at {} ms",
+            berlin.as_ref().map_or(0, |l| l.event_ids.len()),
+            berlin.as_ref().map_or(0, |l| l.refreshed_at),
         );
         println!(
             "tables: {} events (shared by {} locations), {} releases; the sweeper dropped {} stale events",
