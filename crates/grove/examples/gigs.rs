@@ -159,7 +159,10 @@ async fn refresher(
         // Refresh every 40 ms, or sooner when a reader found a dangling reference; one refresh
         // answers every request that arrived meanwhile.
         let _ = tokio::time::timeout(Duration::from_millis(40), ctx.recv()).await;
-        while tokio::time::timeout(Duration::ZERO, ctx.recv()).await.is_ok() {}
+        while tokio::time::timeout(Duration::ZERO, ctx.recv())
+            .await
+            .is_ok()
+        {}
         round += 1;
     }
 }

@@ -498,3 +498,36 @@ async fn a_process_killed_while_in_blocking_lets_the_closure_finish() {
         .unwrap()
         .expect("the closure ran to completion after the kill");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_exit_runs_a_hook_with_the_exit_reason_unless_cancelled() {
+    use grove::process::on_exit;
+    let (told_tx, told_rx) = tokio::sync::oneshot::channel();
+    let addr = idle::<()>();
+    let hook = on_exit(addr.pid(), move |pid, reason| {
+        let _ = told_tx.send((pid, reason.clone()));
+    })
+    .unwrap_or_else(|_| panic!("the idle process is alive"));
+    assert_eq!(hook.pid(), addr.pid());
+    // A cancelled hook never runs.
+    let cancelled = on_exit(addr.pid(), |_, _| panic!("a cancelled hook ran"))
+        .unwrap_or_else(|_| panic!("the idle process is alive"));
+    assert!(cancelled.cancel());
+    assert_eq!(process_info(addr.pid()).map(|i| i.exit_watchers), Some(1));
+    let exited = exit_watch(addr);
+    send(addr, ());
+    assert_eq!(exited.await, ExitReason::Normal);
+    let told = tokio::time::timeout(LONG, told_rx).await.unwrap().unwrap();
+    assert_eq!(told, (addr.pid(), ExitReason::Normal));
+    // For a dead process the hook is handed back unrun.
+    let ran = Arc::new(AtomicBool::new(false));
+    let flag = ran.clone();
+    let Err(handed_back) = on_exit(addr.pid(), move |_, _| flag.store(true, Ordering::SeqCst))
+    else {
+        panic!("a hook on a dead process was installed");
+    };
+    assert!(!ran.load(Ordering::SeqCst), "handed back unrun");
+    handed_back(addr.pid(), &ExitReason::Normal);
+    assert!(ran.load(Ordering::SeqCst), "the caller can run it itself");
+    assert!(!hook.cancel(), "a hook that ran cannot be cancelled");
+}
