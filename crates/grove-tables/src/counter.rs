@@ -1,10 +1,21 @@
 //! Values `update_counter` can add to: the integer types.
 
+use crate::error::TableError;
+
 /// An integer a table can hold as a counter. `update_counter` adds an `i64` increment (negative
 /// to count down) and refuses to leave the type's range rather than wrap.
 pub trait Counter: Copy + Send + Sync + 'static {
     /// `self + increment`, or `None` if that does not fit.
     fn checked_add_i64(self, increment: i64) -> Option<Self>;
+}
+
+/// One `update_counter` step: the counter after adding `increment`, twice (the value to store and
+/// the result to return), or `CounterOverflow`.
+pub(crate) fn step<V: Counter>(counter: &V, increment: i64) -> Result<(V, V), TableError> {
+    let next = counter
+        .checked_add_i64(increment)
+        .ok_or(TableError::CounterOverflow)?;
+    Ok((next, next))
 }
 
 macro_rules! signed_counter {

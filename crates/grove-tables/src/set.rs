@@ -5,7 +5,7 @@ use std::ops::{ControlFlow, RangeBounds};
 use std::sync::Arc;
 
 use crate::core::{Inner, Store};
-use crate::counter::Counter;
+use crate::counter::{self, Counter};
 use crate::error::{Kind, TableError};
 use crate::hashed::HashStore;
 use crate::options::TableOptions;
@@ -195,12 +195,7 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
     where
         V: Counter,
     {
-        self.update(key, |counter: &V| {
-            let next = counter
-                .checked_add_i64(increment)
-                .ok_or(TableError::CounterOverflow)?;
-            Ok((next, next))
-        })
+        self.update(key, |counter: &V| counter::step(counter, increment))
     }
 
     /// As [`update_counter`](Self::update_counter), starting from `default` when there is no
@@ -210,10 +205,7 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
         V: Counter,
     {
         self.upsert(key, default, |counter: &V| {
-            let next = counter
-                .checked_add_i64(increment)
-                .ok_or(TableError::CounterOverflow)?;
-            Ok((next, next))
+            counter::step(counter, increment)
         })
     }
 

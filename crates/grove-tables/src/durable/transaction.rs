@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::store::{self, decode, encode, object_key, META, NEXT_SEQ, OBJECTS};
 use super::{DurableError, DurableKind};
-use crate::counter::Counter;
+use crate::counter::{self, Counter};
 use crate::error::TableError;
 
 /// The operations of a [`DurableTable`](super::DurableTable) inside one
@@ -180,10 +180,7 @@ where
         V: Counter,
     {
         self.update("update_counter", key, None, |counter: V| {
-            let next = counter
-                .checked_add_i64(increment)
-                .ok_or(TableError::CounterOverflow)?;
-            Ok((next, next))
+            Ok(counter::step(&counter, increment)?)
         })?
         .ok_or(DurableError::Table(TableError::KeyNotFound))
     }
@@ -199,10 +196,7 @@ where
         V: Counter,
     {
         self.update("update_counter", key, Some(default), |counter: V| {
-            let next = counter
-                .checked_add_i64(increment)
-                .ok_or(TableError::CounterOverflow)?;
-            Ok((next, next))
+            Ok(counter::step(&counter, increment)?)
         })?
         .ok_or(DurableError::Table(TableError::KeyNotFound))
     }
