@@ -1,6 +1,6 @@
 //! Table scenarios: the ETS workloads of the tables issue, on Grove's tables.
 //!
-//! Keys are `u64`s, values `u64`s (ETS stores `{Key, Value}` tuples in `bench/erlang/ets_bench.erl`,
+//! Keys are `u64`s, values `u64`s (ETS stores `{Key, Value}` tuples in `bench/erlang/grove_bench.erl`,
 //! which runs the same workloads). Lookups visit keys in a scattered order (an odd multiplier
 //! modulo a power of two), so they are not a sequential walk through memory.
 
@@ -8,9 +8,6 @@ use std::thread;
 use std::time::Instant;
 
 use grove::table::{DurableKind, DurableTable, Table};
-
-/// Table size: 2^20, "1M".
-pub const KEYS: u64 = 1 << 20;
 
 /// The `i`-th key of a scattered walk over `0..n` (`n` a power of two).
 fn scattered(i: u64, n: u64) -> u64 {

@@ -1,0 +1,311 @@
+//! What a suite run found: per scenario, metric and side the samples and their median, min and
+//! max, and Grove's ratio to each other side. Printed as a table, and written as JSON, Markdown
+//! and an SVG chart of the ratios.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+use serde::Serialize;
+
+use crate::scenarios::{Better, Metric, Scenario};
+
+/// The samples of one metric on one side.
+#[derive(Debug, Clone, Serialize)]
+pub struct Record {
+    pub scenario: &'static str,
+    pub metric: &'static str,
+    pub unit: &'static str,
+    pub better: Better,
+    pub side: String,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
+    pub runs: usize,
+    pub samples: Vec<f64>,
+}
+
+/// How many times better Grove did than `peer` on `metric` (above 1: Grove ahead).
+#[derive(Debug, Clone, Serialize)]
+pub struct Ratio {
+    pub metric: &'static str,
+    pub peer: String,
+    pub grove_advantage: f64,
+}
+
+/// Facts about the machine and the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub cores: usize,
+    pub cpu_model: String,
+    pub os: String,
+    pub otp_release: Option<String>,
+    pub erlang_schedulers: Option<u32>,
+    pub unix_time: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Results {
+    pub machine: Machine,
+    pub quick: bool,
+    pub runs: usize,
+    pub records: Vec<Record>,
+    pub ratios: Vec<Ratio>,
+    /// Sides that could not run, and why.
+    pub skipped: Vec<String>,
+}
+
+pub fn record(scenario: &Scenario, metric: &Metric, side: &str, samples: Vec<f64>) -> Record {
+    let mut sorted = samples.clone();
+    sorted.sort_by(f64::total_cmp);
+    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
+    Record {
+        scenario: scenario.name,
+        metric: metric.id,
+        unit: metric.unit,
+        better: metric.better,
+        side: side.to_string(),
+        median,
+        min: sorted.first().copied().unwrap_or(f64::NAN),
+        max: sorted.last().copied().unwrap_or(f64::NAN),
+        runs: samples.len(),
+        samples,
+    }
+}
+
+/// Grove's advantage over each other side, metric by metric.
+pub fn ratios(records: &[Record]) -> Vec<Ratio> {
+    let mut ratios = Vec::new();
+    for grove in records.iter().filter(|r| r.side == "grove") {
+        for peer in records
+            .iter()
+            .filter(|r| r.metric == grove.metric && r.side != "grove")
+        {
+            let advantage = match grove.better {
+                Better::Higher => grove.median / peer.median,
+                Better::Lower => peer.median / grove.median,
+            };
+            if advantage.is_finite() {
+                ratios.push(Ratio {
+                    metric: grove.metric,
+                    peer: peer.side.clone(),
+                    grove_advantage: advantage,
+                });
+            }
+        }
+    }
+    ratios
+}
+
+pub fn human(value: f64) -> String {
+    if !value.is_finite() {
+        "-".to_string()
+    } else if value >= 1e6 {
+        format!("{:.2}M", value / 1e6)
+    } else if value >= 1e4 {
+        format!("{:.1}k", value / 1e3)
+    } else {
+        format!("{value:.1}")
+    }
+}
+
+/// The lines printed for one metric once all its sides have run.
+pub fn metric_lines(
+    scenario: &Scenario,
+    metric: &Metric,
+    quick: bool,
+    records: &[Record],
+) -> Vec<String> {
+    let better = match metric.better {
+        Better::Higher => "higher is better",
+        Better::Lower => "lower is better",
+    };
+    let size = if quick {
+        format!(" [quick: parameters {:?}]", scenario.quick)
+    } else {
+        String::new()
+    };
+    let mut lines = vec![format!(
+        "{} - {}{size} ({}, {better})",
+        metric.id, scenario.what, metric.unit
+    )];
+    let grove = records
+        .iter()
+        .find(|r| r.metric == metric.id && r.side == "grove");
+    for record in records.iter().filter(|r| r.metric == metric.id) {
+        let mut line = format!(
+            "  {:<8} {:>10}   (min {}, max {}, {} runs)",
+            record.side,
+            human(record.median),
+            human(record.min),
+            human(record.max),
+            record.runs
+        );
+        if let (Some(grove), false) = (grove, record.side == "grove") {
+            let advantage = match metric.better {
+                Better::Higher => grove.median / record.median,
+                Better::Lower => record.median / grove.median,
+            };
+            let _ = write!(line, "   grove {}", verdict(advantage));
+        }
+        lines.push(line);
+    }
+    lines
+}
+
+fn verdict(advantage: f64) -> String {
+    if advantage >= 1.0 {
+        format!("{advantage:.2}x ahead")
+    } else {
+        format!("{:.2}x behind", 1.0 / advantage)
+    }
+}
+
+/// Writes `latest.json`, `latest.md` and `ratios.svg` into `dir`.
+pub fn write(results: &Results, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let json = serde_json::to_string_pretty(results).map_err(|e| e.to_string())?;
+    let write = |name: &str, text: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    };
+    write("latest.json", &json)?;
+    write("latest.md", &markdown(results))?;
+    chart(results, &dir.join("ratios.svg"))
+}
+
+fn markdown(results: &Results) -> String {
+    let sides = side_names(&results.records);
+    let machine = &results.machine;
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "# grove-bench results\n\n{} cores ({}), {}; Erlang/OTP {} with {} schedulers; {} runs per side{}, interleaved.\n",
+        machine.cores,
+        machine.cpu_model,
+        machine.os,
+        machine.otp_release.as_deref().unwrap_or("not installed"),
+        machine
+            .erlang_schedulers
+            .map_or("-".to_string(), |n| n.to_string()),
+        results.runs,
+        if results.quick { " (quick sizes)" } else { "" },
+    );
+    let _ = writeln!(
+        md,
+        "Medians. `×` is how many times better Grove did (above 1: Grove ahead).\n"
+    );
+    let mut header = "| metric | unit |".to_string();
+    let mut rule = "|---|---|".to_string();
+    for side in &sides {
+        let _ = write!(header, " {side} |");
+        rule.push_str("---:|");
+        if side != "grove" {
+            let _ = write!(header, " × {side} |");
+            rule.push_str("---:|");
+        }
+    }
+    let _ = writeln!(md, "{header}\n{rule}");
+    let mut metrics: Vec<(&str, &str)> = Vec::new();
+    for record in &results.records {
+        if !metrics.iter().any(|(m, _)| *m == record.metric) {
+            metrics.push((record.metric, record.unit));
+        }
+    }
+    for (metric, unit) in metrics {
+        let mut row = format!("| {metric} | {unit} |");
+        for side in &sides {
+            let median = results
+                .records
+                .iter()
+                .find(|r| r.metric == metric && &r.side == side)
+                .map(|r| r.median);
+            let _ = write!(row, " {} |", median.map_or("-".to_string(), human));
+            if side != "grove" {
+                let ratio = results
+                    .ratios
+                    .iter()
+                    .find(|r| r.metric == metric && &r.peer == side)
+                    .map_or("-".to_string(), |r| format!("{:.2}", r.grove_advantage));
+                let _ = write!(row, " {ratio} |");
+            }
+        }
+        let _ = writeln!(md, "{row}");
+    }
+    for skipped in &results.skipped {
+        let _ = writeln!(md, "\nSkipped: {skipped}");
+    }
+    md
+}
+
+fn side_names(records: &[Record]) -> Vec<String> {
+    let mut sides: Vec<String> = Vec::new();
+    for record in records {
+        if !sides.contains(&record.side) {
+            sides.push(record.side.clone());
+        }
+    }
+    sides
+}
+
+/// A horizontal bar per (metric, peer): Grove's advantage on a log scale, 1 marked.
+fn chart(results: &Results, path: &Path) -> Result<(), String> {
+    let bars: Vec<(String, f64)> = results
+        .ratios
+        .iter()
+        .map(|r| (format!("{} vs {}", r.metric, r.peer), r.grove_advantage))
+        .collect();
+    let height = 80 + 22 * bars.len().max(1) as u32;
+    let root = SVGBackend::new(path, (900, height)).into_drawing_area();
+    let failed = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
+    root.fill(&WHITE).map_err(|e| failed(&e))?;
+    let top = bars.iter().map(|(_, r)| *r).fold(2.0f64, f64::max).max(1.0) * 1.3;
+    let bottom = bars.iter().map(|(_, r)| *r).fold(0.5f64, f64::min).min(1.0) / 1.3;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "How many times better Grove did (log scale; right of 1 = Grove ahead)",
+            ("sans-serif", 16),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(230)
+        .build_cartesian_2d(
+            (bottom..top).log_scale(),
+            (0..bars.len().max(1)).into_segmented(),
+        )
+        .map_err(|e| failed(&e))?;
+    let labels: Vec<String> = bars.iter().map(|(label, _)| label.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_y_mesh()
+        .y_labels(bars.len().max(1))
+        .y_label_formatter(&|value| match value {
+            SegmentValue::CenterOf(i) => labels.get(*i).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .x_label_formatter(&|v| format!("{v:.1}x"))
+        .draw()
+        .map_err(|e| failed(&e))?;
+    chart
+        .draw_series(bars.iter().enumerate().map(|(i, (_, ratio))| {
+            let color = if *ratio >= 1.0 { GREEN } else { RED };
+            Rectangle::new(
+                [
+                    (bottom, SegmentValue::Exact(i)),
+                    (*ratio, SegmentValue::Exact(i + 1)),
+                ],
+                color.mix(0.7).filled(),
+            )
+        }))
+        .map_err(|e| failed(&e))?;
+    chart
+        .draw_series(std::iter::once(PathElement::new(
+            vec![
+                (1.0, SegmentValue::Exact(0)),
+                (1.0, SegmentValue::Exact(bars.len().max(1))),
+            ],
+            BLACK,
+        )))
+        .map_err(|e| failed(&e))?;
+    root.present().map_err(|e| failed(&e))
+}

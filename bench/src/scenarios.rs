@@ -1,0 +1,204 @@
+//! The scenarios every side runs: what each measures, its sizes, and its units.
+//!
+//! A scenario has parameters (how many processes, messages, keys) at full size and at `--quick`
+//! size, and one or more metrics: the numbers one run reports, in order. Every side gets the same
+//! parameters and prints its metrics in the same units, so the numbers line up.
+
+/// Whether a bigger number is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
+/// One number a scenario reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// Short id, unique over the suite: `spawn`, `spawn-memory`.
+    pub id: &'static str,
+    pub unit: &'static str,
+    pub better: Better,
+}
+
+/// A workload, as every side runs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    /// The name used on command lines (`--only`) and passed to the other sides.
+    pub name: &'static str,
+    /// What it does, for the table.
+    pub what: &'static str,
+    /// The scenario name the Erlang and peer programs know it by (several Grove scenarios share
+    /// one with different parameters).
+    pub program: &'static str,
+    pub full: &'static [u64],
+    pub quick: &'static [u64],
+    pub metrics: &'static [Metric],
+}
+
+impl Scenario {
+    pub fn params(&self, quick: bool) -> &'static [u64] {
+        if quick {
+            self.quick
+        } else {
+            self.full
+        }
+    }
+}
+
+const fn higher(id: &'static str, unit: &'static str) -> Metric {
+    Metric {
+        id,
+        unit,
+        better: Better::Higher,
+    }
+}
+
+const fn lower(id: &'static str, unit: &'static str) -> Metric {
+    Metric {
+        id,
+        unit,
+        better: Better::Lower,
+    }
+}
+
+/// Table size for the table scenarios: 2^20 ("1M"), a power of two so that every side walks the
+/// same scattered key order.
+pub const TABLE_KEYS: u64 = 1 << 20;
+
+pub const ALL: &[Scenario] = &[
+    Scenario {
+        name: "spawn",
+        what: "spawn 1,000,000 processes that wait in receive",
+        program: "spawn",
+        full: &[1_000_000],
+        quick: &[10_000],
+        metrics: &[
+            higher("spawn", "processes/s"),
+            lower("spawn-memory", "bytes per process"),
+        ],
+    },
+    Scenario {
+        name: "ring",
+        what: "10,000 processes in a ring, a token passed 1,000 times around",
+        program: "ring",
+        full: &[10_000, 1_000],
+        quick: &[1_000, 10],
+        metrics: &[higher("ring", "messages/s")],
+    },
+    Scenario {
+        name: "ping-pong",
+        what: "1,000,000 request/reply round trips between two processes",
+        program: "ping-pong",
+        full: &[1_000_000],
+        quick: &[10_000],
+        metrics: &[lower("ping-pong", "ns per round trip")],
+    },
+    Scenario {
+        name: "fan-in-2",
+        what: "2 senders, 1,000,000 messages each, into one receiver",
+        program: "fan-in",
+        full: &[2, 1_000_000],
+        quick: &[2, 10_000],
+        metrics: &[higher("fan-in-2", "messages/s")],
+    },
+    Scenario {
+        name: "fan-in-8",
+        what: "8 senders, 1,000,000 messages each, into one receiver",
+        program: "fan-in",
+        full: &[8, 1_000_000],
+        quick: &[8, 10_000],
+        metrics: &[higher("fan-in-8", "messages/s")],
+    },
+    Scenario {
+        name: "call",
+        what: "1,000,000 sequential GenServer calls",
+        program: "call",
+        full: &[1_000_000],
+        quick: &[10_000],
+        metrics: &[lower("call", "ns per call")],
+    },
+    Scenario {
+        name: "call-4",
+        what: "4 callers x 250,000 calls to one GenServer",
+        program: "call-n",
+        full: &[4, 250_000],
+        quick: &[4, 2_500],
+        metrics: &[higher("call-4", "calls/s")],
+    },
+    Scenario {
+        name: "cast",
+        what: "4,000,000 casts to one GenServer, then a call that waits for them",
+        program: "cast",
+        full: &[4_000_000],
+        quick: &[40_000],
+        metrics: &[higher("cast", "casts/s")],
+    },
+    Scenario {
+        name: "restart",
+        what: "10,000 children under one_for_one, all killed, until all are back",
+        program: "restart",
+        full: &[10_000],
+        quick: &[100],
+        metrics: &[lower("restart", "us per child")],
+    },
+    Scenario {
+        name: "registry",
+        what: "register 100,000 names (one per process) and look each up",
+        program: "registry",
+        full: &[100_000],
+        quick: &[1_000],
+        metrics: &[higher("registry", "operations/s")],
+    },
+    Scenario {
+        name: "table-insert",
+        what: "1M inserts into a set table, scattered keys",
+        program: "table-insert",
+        full: &[TABLE_KEYS],
+        quick: &[1 << 13],
+        metrics: &[higher("table-insert", "inserts/s")],
+    },
+    Scenario {
+        name: "table-lookup-1",
+        what: "4M lookups in a 1M-key set, one reader",
+        program: "table-lookup",
+        full: &[TABLE_KEYS, 1],
+        quick: &[1 << 13, 1],
+        metrics: &[higher("table-lookup-1", "lookups/s")],
+    },
+    Scenario {
+        name: "table-lookup-2",
+        what: "4M lookups each from two concurrent readers, 1M-key set",
+        program: "table-lookup",
+        full: &[TABLE_KEYS, 2],
+        quick: &[1 << 13, 2],
+        metrics: &[higher("table-lookup-2", "lookups/s")],
+    },
+    Scenario {
+        name: "table-counter",
+        what: "update_counter on one key, 2 writers x 1,000,000",
+        program: "table-counter",
+        full: &[2, 1_000_000],
+        quick: &[2, 10_000],
+        metrics: &[higher("table-counter", "updates/s")],
+    },
+    Scenario {
+        name: "table-range",
+        what: "10,000 range scans of 1,000 keys in a 1M-key ordered set",
+        program: "table-range",
+        full: &[TABLE_KEYS, 10_000],
+        quick: &[1 << 13, 100],
+        metrics: &[higher("table-range", "objects/s")],
+    },
+    Scenario {
+        name: "durable",
+        what: "durable table inserts: one per commit, and in commits of 1,000",
+        program: "durable",
+        full: &[200, 200_000],
+        quick: &[20, 2_000],
+        metrics: &[
+            higher("durable-single", "inserts/s"),
+            higher("durable-batched", "inserts/s"),
+        ],
+    },
+];
