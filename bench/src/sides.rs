@@ -37,6 +37,11 @@ impl Side {
             Side::Grove => crate::grove_side::run(scenario, params).map(Outcome::Values),
             Side::Erlang { ebin } => {
                 let mut command = Command::new("erl");
+                // The one flag changed from the defaults: Erlang caps a node at 262,144
+                // processes unless told otherwise, and the spawn scenario needs a million.
+                command.args(["+P", "2000000"]);
+                // A failed run is reported here; no crash dump file in the working directory.
+                command.env("ERL_CRASH_DUMP_SECONDS", "0");
                 command.arg("-noshell").arg("-pa").arg(ebin).args([
                     "-run",
                     "grove_bench",
