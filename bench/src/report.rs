@@ -250,9 +250,11 @@ fn side_names(records: &[Record]) -> Vec<String> {
 
 /// A horizontal bar per (metric, peer): Grove's advantage on a log scale, 1 marked.
 fn chart(results: &Results, path: &Path) -> Result<(), String> {
+    // Reversed: the y axis counts upward, and the chart should read top-down in suite order.
     let bars: Vec<(String, f64)> = results
         .ratios
         .iter()
+        .rev()
         .map(|r| (format!("{} vs {}", r.metric, r.peer), r.grove_advantage))
         .collect();
     let height = 80 + 22 * bars.len().max(1) as u32;
