@@ -1,7 +1,8 @@
 //! The scenarios on actix (<https://crates.io/crates/actix>): actors with `Handler`s started
 //! with `Actor::start` on the System's arbiter (one thread, actix's model), messages sent with
-//! `do_send`, calls with `Addr::send(..).await`. Actix has no name registry for plain actors,
-//! so `registry` is unsupported.
+//! `do_send`, calls with `Addr::send(..).await`, and `restart` (in the `restart` submodule) with
+//! `actix::Supervisor`. Actix has no name registry for plain actors, so `registry` is
+//! unsupported.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,6 +12,8 @@ use actix::prelude::*;
 use tokio::sync::Notify;
 
 use crate::{rss_bytes, spawn_metrics, started, Scenario};
+
+mod restart;
 
 /// Runs one scenario; `None` for `registry`.
 pub fn run(scenario: Scenario) -> Option<Vec<f64>> {
@@ -23,6 +26,7 @@ pub fn run(scenario: Scenario) -> Option<Vec<f64>> {
         Scenario::CallN { callers, n } => on_actix(call_n(callers, n)),
         Scenario::Cast { n } => on_actix(cast(n)),
         Scenario::Registry { .. } => return None,
+        Scenario::Restart { n } => on_actix(restart::restart(n)),
     })
 }
 

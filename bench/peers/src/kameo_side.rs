@@ -1,6 +1,7 @@
 //! The scenarios on kameo (<https://crates.io/crates/kameo>): actors with `Message` handlers,
 //! messages sent with `tell`, calls with `ask`, names in kameo's local registry
-//! (`ActorRef::register` / `ActorRef::lookup`). On a multi-thread tokio runtime.
+//! (`ActorRef::register` / `ActorRef::lookup`), and `restart` (in the `restart` submodule) with
+//! kameo's supervision (`Spawn::supervise`, one-for-one). On a multi-thread tokio runtime.
 //!
 //! Actors are spawned with `Spawn::spawn`, which gives them kameo's default mailbox, bounded at
 //! 64 messages (a sender's `tell(..).await` waits while it is full). It measured faster than
@@ -18,6 +19,8 @@ use tokio::sync::Notify;
 
 use crate::{on_tokio, rss_bytes, spawn_metrics, started, Scenario};
 
+mod restart;
+
 /// Runs one scenario.
 pub fn run(scenario: Scenario) -> Option<Vec<f64>> {
     Some(match scenario {
@@ -29,6 +32,7 @@ pub fn run(scenario: Scenario) -> Option<Vec<f64>> {
         Scenario::CallN { callers, n } => on_tokio(call_n(callers, n)),
         Scenario::Cast { n } => on_tokio(cast(n)),
         Scenario::Registry { n } => on_tokio(registry(n)),
+        Scenario::Restart { n } => on_tokio(restart::restart(n)),
     })
 }
 

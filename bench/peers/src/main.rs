@@ -41,13 +41,16 @@ pub enum Scenario {
     Cast { n: usize },
     /// Register `n` names and look each up: operations per second.
     Registry { n: usize },
+    /// `n` children of one one-for-one supervisor are each killed, and the supervisor restarts
+    /// them all: microseconds per child, from the first kill to the `n`th restart.
+    Restart { n: usize },
 }
 
 impl Scenario {
     /// Builds a scenario from its name and parameters. `Ok(None)`: no side has that scenario.
     fn parse(name: &str, params: &[String]) -> Result<Option<Scenario>, String> {
         let arity = match name {
-            "spawn" | "ping-pong" | "call" | "cast" | "registry" => 1,
+            "spawn" | "ping-pong" | "call" | "cast" | "registry" | "restart" => 1,
             "ring" | "fan-in" | "call-n" => 2,
             _ => return Ok(None),
         };
@@ -78,6 +81,7 @@ impl Scenario {
             ("call-n", &[callers, n]) => Scenario::CallN { callers, n },
             ("cast", &[n]) => Scenario::Cast { n },
             ("registry", &[n]) => Scenario::Registry { n },
+            ("restart", &[n]) => Scenario::Restart { n },
             _ => return Err(format!("cannot read the parameters of {name}")),
         };
         Ok(Some(scenario))
@@ -120,6 +124,47 @@ pub mod started {
     /// How many have started so far.
     pub fn total() -> usize {
         COUNTS.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+    }
+}
+
+/// A count of events (actors started, children restarted) that a scenario waits to reach.
+pub struct Countdown {
+    left: std::sync::atomic::AtomicUsize,
+    done: tokio::sync::Notify,
+}
+
+impl Countdown {
+    /// A countdown that is done after `total` events.
+    pub fn new(total: usize) -> std::sync::Arc<Countdown> {
+        std::sync::Arc::new(Countdown {
+            left: std::sync::atomic::AtomicUsize::new(total),
+            done: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// One more event; the last one wakes the waiter (events past the total are ignored).
+    pub fn one(&self) {
+        use std::sync::atomic::Ordering;
+        let before = self
+            .left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |left| {
+                left.checked_sub(1)
+            });
+        if before == Ok(1) {
+            self.done.notify_one();
+        }
+    }
+
+    /// How many events are still to come.
+    pub fn left(&self) -> usize {
+        self.left.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until every event has happened (at once if they already have).
+    pub async fn wait(&self) {
+        if self.left() > 0 {
+            self.done.notified().await;
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The scenarios on ractor (<https://crates.io/crates/ractor>): `Actor` implementations spawned
 //! with `Actor::spawn`, messages sent with `cast`/`send_message`, calls with `call!`, and names
-//! in ractor's registry (`ractor::registry::where_is`). On a multi-thread tokio runtime.
+//! in ractor's registry (`ractor::registry::where_is`); `restart` (in the `restart` submodule)
+//! has a supervisor actor re-spawn its killed `spawn_linked` children. On a multi-thread tokio
+//! runtime.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,6 +11,8 @@ use ractor::{call, Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::Notify;
 
 use crate::{on_tokio, rss_bytes, spawn_metrics, started, Scenario};
+
+mod restart;
 
 /// Runs one scenario.
 pub fn run(scenario: Scenario) -> Option<Vec<f64>> {
@@ -21,6 +25,7 @@ pub fn run(scenario: Scenario) -> Option<Vec<f64>> {
         Scenario::CallN { callers, n } => on_tokio(call_n(callers, n)),
         Scenario::Cast { n } => on_tokio(cast(n)),
         Scenario::Registry { n } => on_tokio(registry(n)),
+        Scenario::Restart { n } => on_tokio(restart::restart(n)),
     })
 }
 

@@ -1,5 +1,6 @@
 //! The floor: the scenarios on plain tokio, with a task per actor, an unbounded
-//! `tokio::sync::mpsc` channel as its mailbox, and a `oneshot` channel for each reply.
+//! `tokio::sync::mpsc` channel as its mailbox, and a `oneshot` channel for each reply. Plain
+//! tokio has no name registry and no supervision, so `registry` and `restart` are unsupported.
 
 use std::time::{Duration, Instant};
 
@@ -7,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::{on_tokio, rss_bytes, spawn_metrics, started, Scenario};
 
-/// Runs one scenario; `None` when plain tokio has no such scenario (it has no name registry).
+/// Runs one scenario; `None` when plain tokio has no such scenario (`registry`, `restart`).
 pub fn run(scenario: Scenario) -> Option<Vec<f64>> {
     let values = match scenario {
         Scenario::Spawn { n } => on_tokio(spawn_idle(n)),
@@ -17,7 +18,7 @@ pub fn run(scenario: Scenario) -> Option<Vec<f64>> {
         Scenario::Call { n } => on_tokio(call(n)),
         Scenario::CallN { callers, n } => on_tokio(call_n(callers, n)),
         Scenario::Cast { n } => on_tokio(cast(n)),
-        Scenario::Registry { .. } => return None,
+        Scenario::Registry { .. } | Scenario::Restart { .. } => return None,
     };
     Some(values)
 }
