@@ -8,4 +8,7 @@ init(N) ->
     {ok, {#{strategy => one_for_one, intensity => 2 * N, period => 60}, Children}}.
 
 start_worker() ->
-    {ok, spawn_link(fun() -> receive stop -> ok end end)}.
+    {ok, spawn_link(fun() ->
+        counters:add(persistent_term:get(grove_bench_starts), 1, 1),
+        receive stop -> ok end
+    end)}.
