@@ -311,3 +311,81 @@ fn chart(results: &Results, path: &Path) -> Result<(), String> {
         .map_err(|e| failed(&e))?;
     root.present().map_err(|e| failed(&e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::ALL;
+
+    fn scenario(name: &str) -> &'static Scenario {
+        ALL.iter()
+            .find(|s| s.name == name)
+            .expect("a known scenario")
+    }
+
+    #[test]
+    fn the_ratio_says_how_many_times_better_grove_did_whichever_way_better_points() {
+        let ping = scenario("ping-pong");
+        let cast = scenario("cast");
+        let records = vec![
+            record(ping, &ping.metrics[0], "grove", vec![300.0, 250.0, 200.0]),
+            record(ping, &ping.metrics[0], "erlang", vec![500.0]),
+            record(cast, &cast.metrics[0], "grove", vec![10.0]),
+            record(cast, &cast.metrics[0], "tokio", vec![20.0]),
+        ];
+        assert_eq!(records[0].median, 250.0);
+        assert_eq!(
+            (records[0].min, records[0].max, records[0].runs),
+            (200.0, 300.0, 3)
+        );
+        let ratios = ratios(&records);
+        assert_eq!(ratios.len(), 2);
+        // Lower is better for ping-pong: 500 ns against 250 ns is 2x in Grove's favour.
+        assert_eq!(
+            (ratios[0].metric, ratios[0].peer.as_str()),
+            ("ping-pong", "erlang")
+        );
+        assert!((ratios[0].grove_advantage - 2.0).abs() < 1e-9);
+        // Higher is better for casts: 10 against 20 is half.
+        assert!((ratios[1].grove_advantage - 0.5).abs() < 1e-9);
+        assert_eq!(verdict(2.0), "2.00x ahead");
+        assert_eq!(verdict(0.5), "2.00x behind");
+    }
+
+    #[test]
+    fn the_markdown_table_has_a_column_per_side_and_a_ratio_per_peer() {
+        let ping = scenario("ping-pong");
+        let records = vec![
+            record(ping, &ping.metrics[0], "grove", vec![250.0]),
+            record(ping, &ping.metrics[0], "erlang", vec![500.0]),
+        ];
+        let results = Results {
+            machine: Machine {
+                cores: 2,
+                cpu_model: "test".into(),
+                os: "linux".into(),
+                otp_release: Some("25".into()),
+                erlang_schedulers: Some(2),
+                unix_time: 0,
+            },
+            quick: true,
+            runs: 1,
+            ratios: ratios(&records),
+            records,
+            skipped: vec!["rust peers: not built".into()],
+        };
+        let md = markdown(&results);
+        assert!(
+            md.contains("| metric | unit | grove | erlang | × erlang |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| ping-pong | ns per round trip | 250.0 | 500.0 | 2.00 |"),
+            "{md}"
+        );
+        assert!(md.contains("Skipped: rust peers: not built"), "{md}");
+        assert_eq!(human(1_500_000.0), "1.50M");
+        assert_eq!(human(25_000.0), "25.0k");
+        assert_eq!(human(f64::NAN), "-");
+    }
+}
