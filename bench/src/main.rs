@@ -19,6 +19,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod grove_side;
+mod measure;
 mod otp;
 mod processes;
 mod report;

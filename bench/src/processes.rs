@@ -5,6 +5,8 @@ use std::time::{Duration, Instant};
 
 use grove::prelude::*;
 
+use crate::measure::{rss_bytes, started};
+
 /// Runs the spawn measurement in a new OS process, so that memory freed by an earlier run (and
 /// kept by the allocator) does not hide the cost of the next. Returns (cold rate, bytes per
 /// process, warm rate).
@@ -32,42 +34,6 @@ pub fn spawn_in_fresh_process(n: usize) -> (f64, f64, f64) {
         fields.next().unwrap_or(f64::NAN),
         fields.next().unwrap_or(f64::NAN),
     )
-}
-
-/// Resident set size of this OS process, in bytes.
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// Counts processes that have started, one padded counter per worker thread, so that counting
-/// does not bounce one cache line between the cores (which would measure the counter, not spawn).
-mod started {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[repr(align(128))]
-    struct Padded(AtomicUsize);
-
-    const SLOTS: usize = 64;
-    static COUNTS: [Padded; SLOTS] = [const { Padded(AtomicUsize::new(0)) }; SLOTS];
-    static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
-
-    thread_local! {
-        static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS;
-    }
-
-    pub fn one() {
-        SLOT.with(|&slot| COUNTS[slot].0.fetch_add(1, Ordering::Relaxed));
-    }
-
-    pub fn total() -> usize {
-        COUNTS.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
-    }
 }
 
 /// Spawns `n` processes that wait in receive. Returns (spawns per second, RSS bytes per

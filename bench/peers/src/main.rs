@@ -88,44 +88,10 @@ impl Scenario {
     }
 }
 
-/// Resident set size of this OS process, in bytes (the second field of /proc/self/statm, in
-/// pages of 4096 bytes).
-pub fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// Counts actors that have started, one padded counter per thread, so that counting does not
-/// bounce one cache line between the cores (the Grove side counts the same way).
-pub mod started {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-
-    #[repr(align(128))]
-    struct Padded(AtomicUsize);
-
-    const SLOTS: usize = 64;
-    static COUNTS: [Padded; SLOTS] = [const { Padded(AtomicUsize::new(0)) }; SLOTS];
-    static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
-
-    thread_local! {
-        static SLOT: usize = NEXT_SLOT.fetch_add(1, Ordering::Relaxed) % SLOTS;
-    }
-
-    /// One more actor has started.
-    pub fn one() {
-        SLOT.with(|&slot| COUNTS[slot].0.fetch_add(1, Ordering::Relaxed));
-    }
-
-    /// How many have started so far.
-    pub fn total() -> usize {
-        COUNTS.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
-    }
-}
+// Memory and start counting, shared with the Grove side so every side measures alike.
+#[path = "../../src/measure.rs"]
+mod measure;
+pub use measure::{rss_bytes, started};
 
 /// A count of events (actors started, children restarted) that a scenario waits to reach.
 pub struct Countdown {
