@@ -517,8 +517,7 @@ where
                 tx.insert(key, value)?;
             }
             Ok(count)
-        })?;
-        Ok(count)
+        })
     }
 
     /// Inserts every object of this table into `table` (which must be writable by the caller)
