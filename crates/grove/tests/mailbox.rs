@@ -123,7 +123,9 @@ async fn recv_is_cancel_safe_in_select() {
     const N: u32 = 20_000;
     let (got, cancelled) = in_process(|mut ctx: Context<u32>| async move {
         let me = ctx.addr();
+        let (go, start) = tokio::sync::oneshot::channel::<()>();
         ctx.spawn(move |_: Context<()>| async move {
+            let _ = start.await;
             for i in 0..N {
                 send(me, i);
                 if i % 64 == 0 {
@@ -133,6 +135,15 @@ async fn recv_is_cancel_safe_in_select() {
         });
         let mut got = Vec::with_capacity(N as usize);
         let mut cancelled = 0u64;
+        // Once for certain: a receive polled on the empty mailbox and dropped before the sender
+        // starts. The loop below then races receives against other branches, which cancels
+        // more of them only when the receiver happens to catch up with the sender.
+        tokio::select! {
+            biased;
+            message = ctx.recv() => got.push(message.into_user().unwrap()),
+            _ = std::future::ready(()) => cancelled += 1,
+        }
+        let _ = go.send(());
         while got.len() < N as usize {
             // The other branch often wins, dropping the receive future midway.
             tokio::select! {
