@@ -186,6 +186,10 @@ fn suite(args: &Args) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&scratch);
 
     let ratios = report::ratios(&records);
+    let targets = report::targets(&records, &ratios);
+    for line in report::target_lines(&targets) {
+        println!("{line}");
+    }
     let results = report::Results {
         machine: report::Machine {
             cores,
@@ -201,6 +205,7 @@ fn suite(args: &Args) -> Result<(), String> {
         runs,
         records,
         ratios,
+        targets,
         skipped,
     };
     let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));

@@ -17,6 +17,8 @@ pub struct Record {
     pub metric: &'static str,
     pub unit: &'static str,
     pub better: Better,
+    /// The target advantage over Erlang/OTP, if the suite sets one.
+    pub erlang_target: Option<f64>,
     pub side: String,
     pub median: f64,
     pub min: f64,
@@ -31,6 +33,98 @@ pub struct Ratio {
     pub metric: &'static str,
     pub peer: String,
     pub grove_advantage: f64,
+}
+
+/// How one metric stands against the suite's targets: at least `erlang_target` times better
+/// than Erlang/OTP, and ahead of every Rust peer.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub metric: &'static str,
+    pub erlang_target: Option<f64>,
+    /// Grove's measured advantage over Erlang/OTP, when Erlang ran it.
+    pub vs_erlang: Option<f64>,
+    /// Whether the Erlang target is met; `None` without a target or without an Erlang run.
+    pub erlang_met: Option<bool>,
+    /// The Rust peers that did better than Grove, with Grove's advantage (below 1) over each.
+    pub peers_ahead: Vec<(String, f64)>,
+    /// How many Rust peers ran it.
+    pub peers_compared: usize,
+}
+
+impl Target {
+    /// True when every target this metric has was measured and met.
+    pub fn met(&self) -> bool {
+        self.erlang_met != Some(false) && self.peers_ahead.is_empty()
+    }
+}
+
+/// Each Grove metric against its targets, in suite order.
+pub fn targets(records: &[Record], ratios: &[Ratio]) -> Vec<Target> {
+    records
+        .iter()
+        .filter(|r| r.side == "grove")
+        .map(|grove| {
+            let mine = || ratios.iter().filter(|r| r.metric == grove.metric);
+            let vs_erlang = mine()
+                .find(|r| r.peer == "erlang")
+                .map(|r| r.grove_advantage);
+            let erlang_met = match (grove.erlang_target, vs_erlang) {
+                (Some(target), Some(measured)) => Some(measured >= target),
+                _ => None,
+            };
+            Target {
+                metric: grove.metric,
+                erlang_target: grove.erlang_target,
+                vs_erlang,
+                erlang_met,
+                peers_ahead: mine()
+                    .filter(|r| r.peer != "erlang" && r.grove_advantage < 1.0)
+                    .map(|r| (r.peer.clone(), r.grove_advantage))
+                    .collect(),
+                peers_compared: mine().filter(|r| r.peer != "erlang").count(),
+            }
+        })
+        .collect()
+}
+
+/// One line per metric: the Erlang target and what was measured, and which peers are ahead.
+pub fn target_lines(targets: &[Target]) -> Vec<String> {
+    let mut lines = vec![
+        "targets: at least the given factor better than Erlang/OTP, and ahead of every Rust peer"
+            .to_string(),
+    ];
+    for target in targets {
+        let erlang = match (target.erlang_target, target.vs_erlang) {
+            (Some(goal), Some(measured)) => format!(
+                "{measured:.2}x Erlang (target {goal:.1}x: {})",
+                if measured >= goal { "met" } else { "MISSED" }
+            ),
+            (Some(goal), None) => format!("target {goal:.1}x Erlang: not measured"),
+            (None, Some(measured)) => format!("{measured:.2}x Erlang (no target)"),
+            (None, None) => "no Erlang run".to_string(),
+        };
+        let peers = if target.peers_compared == 0 {
+            "no Rust peer".to_string()
+        } else if target.peers_ahead.is_empty() {
+            format!("ahead of all {} Rust peers", target.peers_compared)
+        } else {
+            let behind: Vec<String> = target
+                .peers_ahead
+                .iter()
+                .map(|(peer, advantage)| format!("{peer} {advantage:.2}"))
+                .collect();
+            format!("BEHIND {}", behind.join(", "))
+        };
+        lines.push(format!("  {:<16} {erlang}; {peers}", target.metric));
+    }
+    lines.push(met_summary(targets));
+    lines
+}
+
+/// "N of M metrics meet every target."
+fn met_summary(targets: &[Target]) -> String {
+    let met = targets.iter().filter(|t| t.met()).count();
+    format!("{met} of {} metrics meet every target", targets.len())
 }
 
 /// Facts about the machine and the run.
@@ -51,6 +145,7 @@ pub struct Results {
     pub runs: usize,
     pub records: Vec<Record>,
     pub ratios: Vec<Ratio>,
+    pub targets: Vec<Target>,
     /// Sides that could not run, and why.
     pub skipped: Vec<String>,
 }
@@ -64,6 +159,7 @@ pub fn record(scenario: &Scenario, metric: &Metric, side: &str, samples: Vec<f64
         metric: metric.id,
         unit: metric.unit,
         better: metric.better,
+        erlang_target: metric.erlang_target,
         side: side.to_string(),
         median,
         min: sorted.first().copied().unwrap_or(f64::NAN),
@@ -232,6 +328,41 @@ fn markdown(results: &Results) -> String {
         }
         let _ = writeln!(md, "{row}");
     }
+    let _ = writeln!(
+        md,
+        "\n## Targets\n\nGrove at least the given factor better than Erlang/OTP, and ahead of every Rust peer.\n\n| metric | target × erlang | measured × erlang | Erlang target | Rust peers ahead of Grove (× each) |\n|---|---:|---:|---|---|"
+    );
+    for target in &results.targets {
+        let goal = target
+            .erlang_target
+            .map_or("-".to_string(), |g| format!("{g:.1}"));
+        let measured = target
+            .vs_erlang
+            .map_or("-".to_string(), |m| format!("{m:.2}"));
+        let met = match target.erlang_met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "-",
+        };
+        let peers = if target.peers_compared == 0 {
+            "-".to_string()
+        } else if target.peers_ahead.is_empty() {
+            "none".to_string()
+        } else {
+            let behind: Vec<String> = target
+                .peers_ahead
+                .iter()
+                .map(|(peer, advantage)| format!("**{peer}** {advantage:.2}"))
+                .collect();
+            behind.join(", ")
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {goal} | {measured} | {met} | {peers} |",
+            target.metric
+        );
+    }
+    let _ = writeln!(md, "\n{}.", met_summary(&results.targets));
     for skipped in &results.skipped {
         let _ = writeln!(md, "\nSkipped: {skipped}");
     }
@@ -371,6 +502,7 @@ mod tests {
             quick: true,
             runs: 1,
             ratios: ratios(&records),
+            targets: targets(&records, &ratios(&records)),
             records,
             skipped: vec!["rust peers: not built".into()],
         };
@@ -383,9 +515,46 @@ mod tests {
             md.contains("| ping-pong | ns per round trip | 250.0 | 500.0 | 2.00 |"),
             "{md}"
         );
+        assert!(
+            md.contains("| ping-pong | 2.5 | 2.00 | **missed** | - |"),
+            "{md}"
+        );
         assert!(md.contains("Skipped: rust peers: not built"), "{md}");
         assert_eq!(human(1_500_000.0), "1.50M");
         assert_eq!(human(25_000.0), "25.0k");
         assert_eq!(human(f64::NAN), "-");
+    }
+
+    #[test]
+    fn a_target_is_met_only_when_erlang_is_beaten_by_the_factor_and_no_peer_is_ahead() {
+        let ping = scenario("ping-pong");
+        let cast = scenario("cast");
+        let records = vec![
+            // ping-pong: target 2.5x Erlang; 500 / 250 = 2x misses it; tokio is behind Grove.
+            record(ping, &ping.metrics[0], "grove", vec![250.0]),
+            record(ping, &ping.metrics[0], "erlang", vec![500.0]),
+            record(ping, &ping.metrics[0], "tokio", vec![300.0]),
+            // cast: no Erlang target; actix is ahead.
+            record(cast, &cast.metrics[0], "grove", vec![10.0]),
+            record(cast, &cast.metrics[0], "erlang", vec![5.0]),
+            record(cast, &cast.metrics[0], "actix", vec![20.0]),
+        ];
+        let targets = targets(&records, &ratios(&records));
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[0].erlang_target, Some(2.5));
+        assert_eq!(targets[0].erlang_met, Some(false));
+        assert!(targets[0].peers_ahead.is_empty());
+        assert!(!targets[0].met());
+        assert_eq!(targets[1].erlang_met, None);
+        assert_eq!(targets[1].peers_ahead, [("actix".to_string(), 0.5)]);
+        assert!(!targets[1].met());
+        let lines = target_lines(&targets);
+        assert!(
+            lines[1].contains("2.00x Erlang (target 2.5x: MISSED)"),
+            "{lines:?}"
+        );
+        assert!(lines[1].contains("ahead of all 1 Rust peers"), "{lines:?}");
+        assert!(lines[2].contains("BEHIND actix 0.50"), "{lines:?}");
+        assert_eq!(lines[3], "0 of 2 metrics meet every target");
     }
 }
