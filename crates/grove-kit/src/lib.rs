@@ -1,0 +1,28 @@
+//! Grove's production kit: the pieces teams running Erlang and Elixir in production reach for
+//! beyond OTP itself, as supervised Grove components with small typed APIs.
+//!
+//! - [`cache`]: a TTL cache with a size bound and herd-free `fetch` (Cachex), on moka.
+//! - [`breaker`]: circuit breakers with half-open probing (fuse).
+//! - [`limiter`]: rate limiters shared by callers, global or per key (GCRA, governor).
+//! - [`queue`]: a rate-limited work queue with retries, a bound, and no loss when workers crash.
+//! - [`retry`]: retries with exponential backoff, jitter, a deadline and a predicate.
+//!
+//! Each component that needs a process comes with a `child_spec` to put in a supervision tree;
+//! its handle is cheap to clone, and reading it never goes through a mailbox.
+
+pub mod breaker;
+pub mod cache;
+pub mod limiter;
+pub mod metrics;
+mod named;
+pub mod queue;
+pub mod retry;
+
+/// What a program using the kit imports.
+pub mod prelude {
+    pub use crate::breaker::{BreakerConfig, BreakerError, BreakerState, CircuitBreaker};
+    pub use crate::cache::Cache;
+    pub use crate::limiter::{KeyedRateLimiter, Rate, RateLimited, RateLimiter};
+    pub use crate::queue::{QueueError, QueueOptions, RateLimitedQueue};
+    pub use crate::retry::{retry, retry_if, RetryError, RetryPolicy};
+}

@@ -1,0 +1,30 @@
+//! Running a test body as a Grove process on tokio's paused clock.
+
+use std::future::Future;
+
+use grove_runtime::{Context, ExitReason};
+
+/// Runs `body` as a Grove process on a current-thread runtime whose clock is paused (it jumps
+/// ahead whenever every task waits on a timer), and returns the process's exit reason.
+pub fn on_virtual_time<F, Fut>(body: F) -> ExitReason
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async move {
+        let (go, ready) = tokio::sync::oneshot::channel::<()>();
+        let pid = grove_runtime::spawn(move |_: Context<()>| async move {
+            let _ = ready.await;
+            body().await;
+        })
+        .pid();
+        let exited = grove_runtime::watch_exit(pid).expect("the test process is alive");
+        let _ = go.send(());
+        exited.await
+    })
+}
