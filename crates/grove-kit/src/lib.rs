@@ -2,6 +2,7 @@
 //! beyond OTP itself, as supervised Grove components with small typed APIs.
 //!
 //! - [`cache`]: a TTL cache with a size bound and herd-free `fetch` (Cachex), on moka.
+//! - [`config`]: a typed configuration from environment variables, every bad one named at once.
 //! - [`breaker`]: circuit breakers with half-open probing (fuse).
 //! - [`limiter`]: rate limiters shared by callers, global or per key (GCRA, governor).
 //! - [`queue`]: a rate-limited work queue with retries, a bound, and no loss when workers crash.
@@ -12,6 +13,7 @@
 
 pub mod breaker;
 pub mod cache;
+pub mod config;
 pub mod limiter;
 pub mod metrics;
 mod named;
