@@ -47,6 +47,7 @@
 
 use std::future::Future;
 use std::process::{ExitCode, Termination};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -285,6 +286,7 @@ impl<C: Send + Sync + 'static> Application<C> {
         };
         let deadline = self.shutdown_timeout;
         tracing::info!(application = %name, ?cause, ?deadline, "application stopping");
+        let _stopping = StoppingGuard::enter();
         let began = Instant::now();
         // As a supervisor stops a child supervisor: the parent's `shutdown` exit signal, upon
         // which it stops its children in reverse order and then exits.
@@ -302,6 +304,32 @@ impl<C: Send + Sync + 'static> Application<C> {
             }
             again = trigger.next() => exit_now(&name, again, "while stopping"),
         }
+    }
+}
+
+/// Applications of this OS process now stopping.
+static STOPPING: AtomicUsize = AtomicUsize::new(0);
+
+/// True while an application of this OS process is stopping: from its stop signal (or stop
+/// request) until its tree has stopped. Readiness checks answer "not ready" then, so a load
+/// balancer stops sending traffic before the listeners close.
+pub fn is_stopping() -> bool {
+    STOPPING.load(Ordering::SeqCst) > 0
+}
+
+/// Counts an application as stopping while it lives.
+struct StoppingGuard;
+
+impl StoppingGuard {
+    fn enter() -> Self {
+        STOPPING.fetch_add(1, Ordering::SeqCst);
+        StoppingGuard
+    }
+}
+
+impl Drop for StoppingGuard {
+    fn drop(&mut self) {
+        STOPPING.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -55,7 +55,9 @@ pub use cell::Status;
 pub use context::{Context, Recv, RecvMatch};
 pub use current::{exiting_reason, link, self_pid, unlink};
 pub use exit::{ExitReason, IntoExitReason};
-pub use introspect::{process_info, processes, system_info, ProcessInfo, SystemInfo};
+pub use introspect::{
+    mailbox_summary, process_info, processes, system_info, MailboxSummary, ProcessInfo, SystemInfo,
+};
 pub use mailbox::Overflow;
 pub use message::{Down, Exit, Message};
 pub use names::{

@@ -78,6 +78,14 @@ pub(crate) fn len() -> usize {
     table().len()
 }
 
+/// Runs `f` on every live process's record.
+pub(crate) fn for_each(mut f: impl FnMut(&dyn AnyCell)) {
+    let guard = table().pin();
+    for (_, cell) in guard.iter() {
+        f(&**cell);
+    }
+}
+
 pub(crate) fn pids() -> Vec<Pid> {
     let guard = table().pin();
     let mut pids: Vec<Pid> = guard.iter().map(|(_, cell)| cell.shared().pid).collect();

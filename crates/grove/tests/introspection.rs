@@ -242,3 +242,19 @@ async fn system_monitor_reports_a_large_mailbox() {
     grove::exit(slow.pid(), ExitReason::Kill);
     grove::exit(watcher.pid(), ExitReason::Kill);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailbox_summary_finds_the_longest_mailbox() {
+    // A process that never receives: its mailbox only grows.
+    let stuck = spawn(|_: Context<u32>| async move {
+        std::future::pending::<()>().await;
+    });
+    for i in 0..1_000 {
+        send(stuck, i);
+    }
+    let summary = grove::process::mailbox_summary();
+    // Other tests of this binary run alongside; their mailboxes are far shorter.
+    assert_eq!(summary.longest, Some((stuck.pid(), 1_000)));
+    assert!(summary.queued >= 1_000);
+    grove::exit(stuck.pid(), ExitReason::Kill);
+}
