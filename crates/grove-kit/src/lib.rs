@@ -6,11 +6,14 @@
 //! - [`breaker`]: circuit breakers with half-open probing (fuse).
 //! - [`limiter`]: rate limiters shared by callers, global or per key (GCRA, governor).
 //! - [`queue`]: a rate-limited work queue with retries, a bound, and no loss when workers crash.
+//! - [`alarm`]: alarms set and cleared, with pluggable handlers on an event manager.
+//! - [`watchdog`]: a periodic check that raises an alarm when it keeps failing.
 //! - [`retry`]: retries with exponential backoff, jitter, a deadline and a predicate.
 //!
 //! Each component that needs a process comes with a `child_spec` to put in a supervision tree;
 //! its handle is cheap to clone, and reading it never goes through a mailbox.
 
+pub mod alarm;
 pub mod breaker;
 pub mod cache;
 pub mod config;
@@ -19,12 +22,15 @@ pub mod metrics;
 mod named;
 pub mod queue;
 pub mod retry;
+pub mod watchdog;
 
 /// What a program using the kit imports.
 pub mod prelude {
+    pub use crate::alarm::{Alarm, AlarmEvent, AlarmManager};
     pub use crate::breaker::{BreakerConfig, BreakerError, BreakerState, CircuitBreaker};
     pub use crate::cache::Cache;
     pub use crate::limiter::{KeyedRateLimiter, Rate, RateLimited, RateLimiter};
     pub use crate::queue::{QueueError, QueueOptions, RateLimitedQueue};
     pub use crate::retry::{retry, retry_if, RetryError, RetryPolicy};
+    pub use crate::watchdog::Watchdog;
 }
