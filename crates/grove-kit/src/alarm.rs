@@ -209,7 +209,8 @@ impl AlarmManager {
     }
 
     fn running(&self) -> Result<EventManager<AlarmEvent>, EventError> {
-        self.events()
-            .ok_or_else(|| EventError::Manager(grove_otp::gen_server::CallError::NoProc))
+        self.events().ok_or(EventError::Manager(
+            grove_otp::gen_server::CallError::NoProc,
+        ))
     }
 }
