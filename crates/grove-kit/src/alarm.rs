@@ -119,6 +119,7 @@ impl AlarmManager {
             let manager = manager.clone();
             async move {
                 named::register(&manager.name, manager.clone());
+                crate::metrics::register_alarms(&manager);
                 let events = EventManager::<AlarmEvent>::start_opt(
                     StartOptions::new().link().name(manager.name.clone()),
                 )

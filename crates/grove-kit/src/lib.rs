@@ -8,6 +8,7 @@
 //! - [`queue`]: a rate-limited work queue with retries, a bound, and no loss when workers crash.
 //! - [`alarm`]: alarms set and cleared, with pluggable handlers on an event manager.
 //! - [`watchdog`]: a periodic check that raises an alarm when it keeps failing.
+//! - [`health`] and [`metrics`]: `/healthz`, `/readyz` and Prometheus `/metrics` over HTTP.
 //! - [`retry`]: retries with exponential backoff, jitter, a deadline and a predicate.
 //!
 //! Each component that needs a process comes with a `child_spec` to put in a supervision tree;
@@ -17,6 +18,7 @@ pub mod alarm;
 pub mod breaker;
 pub mod cache;
 pub mod config;
+pub mod health;
 pub mod limiter;
 pub mod metrics;
 mod named;

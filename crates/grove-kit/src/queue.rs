@@ -385,8 +385,10 @@ where
 impl<J: Clone + Send + 'static> RateLimitedQueue<J> {
     fn server_state(name: &str, options: QueueOptions, handler: Handler<J>) -> QueueServer<J> {
         let name: Arc<str> = Arc::from(name);
+        let limiter = RateLimiter::new(format!("queue:{name}"), options.rate);
+        crate::metrics::register_limiter(&limiter);
         QueueServer {
-            limiter: RateLimiter::new(format!("queue:{name}"), options.rate),
+            limiter,
             name: name.clone(),
             options,
             handler,

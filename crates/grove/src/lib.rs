@@ -2,8 +2,9 @@
 //!
 //! This is the crate applications depend on. It re-exports Grove's layers behind features: the
 //! process runtime ([`process`], feature `runtime`) and the OTP behaviours ([`gen_server`],
-//! [`supervisor`], [`task`], [`agent`], [`event_manager`], [`application`], feature `otp`) and
-//! the shared tables ([`table`], feature `tables`). Most programs start with `use grove::prelude::*;`.
+//! [`supervisor`], [`task`], [`agent`], [`event_manager`], [`application`], feature `otp`), the
+//! shared tables ([`table`], feature `tables`) and the production kit ([`kit`], feature `kit`).
+//! Most programs start with `use grove::prelude::*;`.
 //!
 //! ```
 //! use grove::prelude::*;
@@ -33,6 +34,11 @@ pub use grove_runtime::{
 #[cfg(feature = "tables")]
 pub use grove_tables as table;
 
+/// The production kit: cache, rate limiter and queue, circuit breaker, retry, config, alarms,
+/// watchdogs, health and metrics endpoints.
+#[cfg(feature = "kit")]
+pub use grove_kit as kit;
+
 #[cfg(feature = "otp")]
 pub use grove_otp::{agent, application, event_manager, gen_server, supervisor, task, StartError};
 
@@ -47,6 +53,9 @@ pub mod prelude {
 
     #[cfg(feature = "otp")]
     pub use grove_otp::prelude::*;
+
+    #[cfg(feature = "kit")]
+    pub use grove_kit::prelude::*;
 
     #[cfg(feature = "tables")]
     pub use grove_tables::{
