@@ -3,6 +3,7 @@
 //!
 //! - [`cache`]: a TTL cache with a size bound and herd-free `fetch` (Cachex), on moka.
 //! - [`config`]: a typed configuration from environment variables, every bad one named at once.
+//! - [`cron`]: cron jobs with seconds and time zones, each run a monitored process.
 //! - [`breaker`]: circuit breakers with half-open probing (fuse).
 //! - [`limiter`]: rate limiters shared by callers, global or per key (GCRA, governor).
 //! - [`queue`]: a rate-limited work queue with retries, a bound, and no loss when workers crash.
@@ -18,6 +19,7 @@ pub mod alarm;
 pub mod breaker;
 pub mod cache;
 pub mod config;
+pub mod cron;
 pub mod health;
 pub mod limiter;
 pub mod metrics;
@@ -31,6 +33,7 @@ pub mod prelude {
     pub use crate::alarm::{Alarm, AlarmEvent, AlarmManager};
     pub use crate::breaker::{BreakerConfig, BreakerError, BreakerState, CircuitBreaker};
     pub use crate::cache::Cache;
+    pub use crate::cron::{Cron, CronRef, Overlap};
     pub use crate::limiter::{KeyedRateLimiter, Rate, RateLimited, RateLimiter};
     pub use crate::queue::{QueueError, QueueOptions, RateLimitedQueue};
     pub use crate::retry::{retry, retry_if, RetryError, RetryPolicy};
