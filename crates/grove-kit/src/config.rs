@@ -198,7 +198,15 @@ impl ConfigLoader {
         }
         let vars: Box<dyn Iterator<Item = (String, String)>> = match &self.vars {
             Some(vars) => Box::new(vars.clone().into_iter()),
-            None => Box::new(std::env::vars()),
+            // `vars_os`: a variable that is not UTF-8, anywhere in the environment, must not
+            // panic the load; it is read with replacement characters (and one of ours then
+            // fails to parse, and is reported).
+            None => Box::new(std::env::vars_os().map(|(name, value)| {
+                (
+                    name.to_string_lossy().into_owned(),
+                    value.to_string_lossy().into_owned(),
+                )
+            })),
         };
         for (name, value) in vars {
             values.insert(name, (value, Source::Environment));
@@ -265,6 +273,11 @@ fn join(prefix: &str, field: &str) -> String {
 struct Pass<'a> {
     values: &'a BTreeMap<String, (String, Source)>,
     missing: &'a BTreeSet<String>,
+    /// Names found to be only a prefix of other variables (`APP_POOL` when `APP_POOL_SIZE`
+    /// is set), not values: left out, so serde applies the field's default or reports it.
+    absent: &'a BTreeSet<String>,
+    /// A name this pass took for set but found only a prefix of others.
+    absent_hit: RefCell<Option<String>>,
     problems: RefCell<Vec<Problem>>,
 }
 
@@ -281,13 +294,14 @@ impl Pass<'_> {
 
     /// Whether `name` or anything under it (`name_...`) is set.
     fn has_any(&self, name: &str) -> bool {
-        self.values.contains_key(name) || {
-            let nested = format!("{name}_");
-            self.values
-                .range(nested.clone()..)
-                .next()
-                .is_some_and(|(k, _)| k.starts_with(&nested))
-        }
+        self.values.contains_key(name)
+            || !self.absent.contains(name) && {
+                let nested = format!("{name}_");
+                self.values
+                    .range(nested.clone()..)
+                    .next()
+                    .is_some_and(|(k, _)| k.starts_with(&nested))
+            }
     }
 }
 
@@ -300,17 +314,26 @@ fn extract<T: DeserializeOwned>(
     values: &BTreeMap<String, (String, Source)>,
 ) -> Result<T, ConfigError> {
     let mut missing = BTreeSet::new();
+    let mut absent = BTreeSet::new();
     loop {
         let pass = Pass {
             values,
             missing: &missing,
+            absent: &absent,
+            absent_hit: RefCell::new(None),
             problems: RefCell::new(Vec::new()),
         };
         let outcome = T::deserialize(StructDe {
             pass: &pass,
             prefix: prefix.to_string(),
         });
-        let mut problems = pass.problems.into_inner();
+        let (hit, problems) = (pass.absent_hit.into_inner(), pass.problems.into_inner());
+        if let Some(name) = hit {
+            if !absent.contains(&name) {
+                absent.insert(name);
+                continue;
+            }
+        }
         match outcome {
             Ok(value) if problems.is_empty() => return Ok(value),
             Ok(_) => {
@@ -330,7 +353,6 @@ fn extract<T: DeserializeOwned>(
                     Error::MissingField(field) => Some(format!("field {field} is not set")),
                     Error::Custom(message) => Some(message),
                 };
-                problems.sort_by_key(|p| p.variable.clone());
                 return Err(ConfigError { problems, other });
             }
         }
@@ -446,8 +468,13 @@ impl<'de> de::MapAccess<'de> for Fields<'_, '_> {
         let value = self.pass.values.get(&variable).cloned();
         seed.deserialize(ValueDe {
             pass: self.pass,
-            variable,
+            variable: variable.clone(),
             value,
+        })
+        .map_err(|error| match error {
+            // A type that checks its own values refused this one: say which variable.
+            Error::Custom(message) => Error::Custom(format!("{variable}: {message}")),
+            other => other,
         })
     }
 }
@@ -478,6 +505,14 @@ impl ValueDe<'_, '_> {
     fn text(&self, expected: &str) -> Option<String> {
         match &self.value {
             Some((text, _)) => Some(text.clone()),
+            None if !self.pass.missing.contains(&self.variable) => {
+                // Taken for set only because other variables start with this name.
+                self.pass
+                    .absent_hit
+                    .borrow_mut()
+                    .get_or_insert_with(|| self.variable.clone());
+                None
+            }
             None => {
                 self.pass.report(
                     &self.variable,
@@ -580,6 +615,8 @@ impl<'de> de::Deserializer<'de> for ValueDe<'_, '_> {
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match &self.value {
             Some((text, _)) if !text.trim().is_empty() => visitor.visit_some(self),
+            // An optional struct whose fields are set (`APP_DB_URL` for `db: Option<Db>`).
+            None if self.pass.has_any(&self.variable) => visitor.visit_some(self),
             _ => visitor.visit_none(),
         }
     }

@@ -187,3 +187,45 @@ fn the_application_check_reports_its_own_problems() {
         .unwrap_err();
     assert_eq!(error.to_string(), "the configuration is invalid (1 problem); fix these and start again:\n  - APP_DB_POOL: at most 5 connections are allowed");
 }
+
+#[derive(Debug, Deserialize, PartialEq)]
+struct Tuning {
+    #[serde(default)]
+    pool: u32,
+    pool_size: Option<u32>,
+    db: Option<Database>,
+}
+
+#[test]
+fn a_default_field_named_like_the_start_of_another_variable_keeps_its_default() {
+    let tuning: Tuning = ConfigLoader::new("APP")
+        .vars([("APP_POOL_SIZE", "4")])
+        .load()
+        .unwrap();
+    assert_eq!(
+        (tuning.pool, tuning.pool_size, tuning.db),
+        (0, Some(4), None)
+    );
+}
+
+#[test]
+fn an_optional_nested_struct_is_read_when_its_variables_are_set() {
+    let tuning: Tuning = ConfigLoader::new("APP")
+        .vars([("APP_DB_URL", "postgres://x"), ("APP_DB_POOL", "2")])
+        .load()
+        .unwrap();
+    assert_eq!(
+        tuning.db,
+        Some(Database {
+            url: "postgres://x".into(),
+            pool: 2,
+            ssl: false
+        })
+    );
+    let error = ConfigLoader::new("APP")
+        .vars([("APP_DB_URL", "postgres://x")])
+        .load::<Tuning>()
+        .unwrap_err();
+    assert_eq!(error.problems.len(), 1, "{error}");
+    assert_eq!(error.problems[0].variable, "APP_DB_POOL");
+}
