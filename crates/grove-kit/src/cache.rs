@@ -67,7 +67,8 @@ impl<V> SlotInner<V> {
     fn new(value: V, ttl: Option<Duration>, now: Instant) -> Slot<V> {
         Arc::new(SlotInner {
             value,
-            expires_at: ttl.map(|ttl| now + ttl),
+            // A time to live too long to add means never.
+            expires_at: ttl.and_then(|ttl| now.checked_add(ttl)),
             ttl,
             expiry_counted: AtomicBool::new(false),
         })
@@ -416,7 +417,10 @@ where
                         slot.expires_at,
                         slot.expires_at.map(|at| at.saturating_duration_since(now)),
                     ),
-                    None => (default_ttl.map(|ttl| now + ttl), default_ttl),
+                    None => (
+                        default_ttl.and_then(|ttl| now.checked_add(ttl)),
+                        default_ttl,
+                    ),
                 };
                 let op = match update(live.map(|slot| slot.value.clone())) {
                     Some(value) => Op::Put(Arc::new(SlotInner {

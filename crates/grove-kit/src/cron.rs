@@ -33,7 +33,7 @@ use grove_otp::gen_server::{
     CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
 };
 use grove_otp::supervisor::ChildSpec;
-use grove_runtime::{ExitReason, Ref};
+use grove_runtime::{ExitReason, Pid, Ref};
 
 /// The longest the scheduler sleeps before looking at the wall clock again, so a clock that
 /// jumps (NTP, a suspended VM) delays a run by at most this much.
@@ -271,7 +271,8 @@ impl Cron {
 struct JobState {
     spec: JobSpec,
     next_run: Option<DateTime<Utc>>,
-    running: Vec<Ref>,
+    /// Runs going on: their monitors and pids.
+    running: Vec<(Ref, Pid)>,
     queued: bool,
     runs: u64,
     failures: u64,
@@ -336,7 +337,7 @@ impl CronServer {
         let job = &mut self.jobs[index];
         job.runs += 1;
         let run = job.spec.run.clone();
-        let (_, reference) =
+        let (addr, reference) =
             ctx.process()
                 .spawn_monitor(move |_: grove_runtime::Context<()>| async move {
                     match run().await {
@@ -344,19 +345,19 @@ impl CronServer {
                         Err(error) => ExitReason::error(error),
                     }
                 });
-        job.running.push(reference);
+        job.running.push((reference, addr.pid()));
     }
 
     fn finished(&mut self, reference: Ref, reason: ExitReason, ctx: &mut ServerContext<Self>) {
         let Some(index) = self
             .jobs
             .iter()
-            .position(|j| j.running.contains(&reference))
+            .position(|j| j.running.iter().any(|(r, _)| *r == reference))
         else {
             return;
         };
         let job = &mut self.jobs[index];
-        job.running.retain(|r| *r != reference);
+        job.running.retain(|(r, _)| *r != reference);
         if !reason.is_normal() {
             job.failures += 1;
             tracing::error!(cron = %self.name, job = %job.spec.name, %reason, "cron run failed; the schedule goes on");
@@ -375,8 +376,20 @@ impl GenServer for CronServer {
     type Info = CronInfo;
 
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
+        // Trapping exits makes a supervisor's shutdown run `terminate`, which stops the runs
+        // going on (monitored, not linked, so that a failing run fails only itself).
+        ctx.trap_exit(true);
         self.tick(ctx);
         Ok(())
+    }
+
+    async fn terminate(&mut self, reason: &ExitReason, _ctx: &mut ServerContext<Self>) {
+        for job in &self.jobs {
+            for (_, pid) in &job.running {
+                tracing::info!(cron = %self.name, job = %job.spec.name, %reason, "stopping a run: the crontab is stopping");
+                grove_runtime::exit(*pid, ExitReason::Shutdown);
+            }
+        }
     }
 
     async fn handle_call(

@@ -2,8 +2,9 @@
 //!
 //! - `GET /healthz`: liveness, 200 while the node's runtime answers.
 //! - `GET /readyz`: readiness, 200 `ready`, or 503 with the reasons while an alarm is set (on
-//!   the alarm managers given) or while the application is stopping, so traffic stops before
-//!   the node does.
+//!   the alarm managers given) or while the application is stopping. Put the health server
+//!   first in the root supervisor: children stop in reverse order, so it is the last to stop
+//!   and answers 503 while the others finish their work.
 //! - `GET /metrics`: [`crate::metrics::render`], OpenMetrics text.
 //!
 //! Probes are not logged per request (a probe every few seconds would bury everything else);
@@ -16,9 +17,10 @@
 //! use grove_otp::prelude::*;
 //!
 //! let alarms = AlarmManager::new("alarms");
+//! // First, so it is stopped last: it answers 503 while the rest of the tree stops.
 //! let tree = Supervisor::one_for_one()
-//!     .child(alarms.child_spec())
-//!     .child(HealthServer::new("0.0.0.0:9090".parse().unwrap()).alarms(&alarms).child_spec());
+//!     .child(HealthServer::new("0.0.0.0:9090".parse().unwrap()).alarms(&alarms).child_spec())
+//!     .child(alarms.child_spec());
 //! ```
 
 use std::net::SocketAddr;

@@ -150,13 +150,15 @@ fn family(
     Ok(())
 }
 
-/// Resident memory of this OS process, from /proc (0 where there is none).
+/// Resident memory of this OS process, from /proc's `VmRSS` (0 where there is none).
 fn resident_bytes() -> u64 {
-    let pages = std::fs::read_to_string("/proc/self/statm")
+    std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .unwrap_or(0);
-    pages * 4096
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .map_or(0, |kib| kib * 1024)
 }
 
 impl Collector for GroveCollector {

@@ -288,6 +288,13 @@ impl<J: Clone + Send + 'static> GenServer for QueueServer<J> {
     type Cast = ();
     type Info = QueueInfo<J>;
 
+    async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
+        // Trapping exits makes a supervisor's shutdown run `terminate`, which stops the
+        // workers (they are monitored, not linked, so that a crash fails only its job).
+        ctx.trap_exit(true);
+        Ok(())
+    }
+
     async fn handle_call(
         &mut self,
         request: QueueCall<J>,
@@ -463,8 +470,9 @@ impl<J: Clone + Send + 'static> RateLimitedQueue<J> {
         }
     }
 
-    /// Waits until the queue holds nothing: every job pushed so far succeeded or is a dead
-    /// letter.
+    /// Waits until the queue holds nothing: every job in it succeeded or is a dead letter.
+    /// Jobs pushed meanwhile are waited for too, so under a steady stream this may not return:
+    /// it is for tests and for stopping the producers first, then draining.
     pub async fn drain(&self) -> Result<(), CallError> {
         self.server
             .call_timeout(QueueCall::Drain, Duration::from_secs(u32::MAX as u64))

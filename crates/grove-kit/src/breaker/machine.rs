@@ -256,7 +256,7 @@ impl Machine {
 
     /// Opens the breaker now, whatever its state (an operator's manual trip).
     pub fn melt_now(&mut self, now: Duration) -> Option<Transition> {
-        let until = now + self.config.reset_after;
+        let until = now.saturating_add(self.config.reset_after);
         self.enter(Phase::Open { until })
     }
 
