@@ -28,7 +28,6 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use futures_util::future::BoxFuture;
 use grove_otp::gen_server::{
     CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
 };
@@ -109,14 +108,12 @@ pub enum Overlap {
     Allow,
 }
 
-type JobFn = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
-
 #[derive(Clone)]
 struct JobSpec {
     name: Arc<str>,
     schedule: Schedule,
     overlap: Overlap,
-    run: JobFn,
+    run: crate::job::Job,
 }
 
 /// Where wall time comes from: the system clock, or (tests) a fixed start plus tokio's time,
@@ -206,10 +203,7 @@ impl Cron {
             name: Arc::from(name),
             schedule,
             overlap,
-            run: Arc::new(move || {
-                let running = run();
-                Box::pin(async move { running.await.map_err(|e| e.to_string()) })
-            }),
+            run: crate::job::boxed(run),
         });
         Ok(self)
     }
@@ -337,14 +331,9 @@ impl CronServer {
         let job = &mut self.jobs[index];
         job.runs += 1;
         let run = job.spec.run.clone();
-        let (addr, reference) =
-            ctx.process()
-                .spawn_monitor(move |_: grove_runtime::Context<()>| async move {
-                    match run().await {
-                        Ok(()) => ExitReason::Normal,
-                        Err(error) => ExitReason::error(error),
-                    }
-                });
+        let (addr, reference) = ctx
+            .process()
+            .spawn_monitor(move |_: grove_runtime::Context<()>| async move { run().await });
         job.running.push((reference, addr.pid()));
     }
 

@@ -21,6 +21,7 @@ pub mod cache;
 pub mod config;
 pub mod cron;
 pub mod health;
+mod job;
 pub mod limiter;
 pub mod metrics;
 mod named;

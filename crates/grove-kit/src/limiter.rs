@@ -129,7 +129,29 @@ struct Counts {
 }
 
 impl Counts {
-    fn note<T>(&self, outcome: &Result<(), T>) {
+    /// Counts `outcome` and turns governor's refusal into [`RateLimited`].
+    fn note(
+        &self,
+        name: &Arc<str>,
+        outcome: Result<(), governor::NotUntil<std::time::Instant>>,
+    ) -> Result<(), RateLimited> {
+        let outcome = outcome.map_err(|not_until| RateLimited {
+            name: name.clone(),
+            retry_after: not_until.wait_time_from(TokioClock.now()),
+        });
+        self.count(&outcome);
+        outcome
+    }
+
+    fn stats(&self, name: &Arc<str>) -> LimiterStats {
+        LimiterStats {
+            name: name.clone(),
+            allowed: self.allowed.load(Ordering::Relaxed),
+            limited: self.limited.load(Ordering::Relaxed),
+        }
+    }
+
+    fn count<T>(&self, outcome: &Result<(), T>) {
         let counter = if outcome.is_ok() {
             &self.allowed
         } else {
@@ -173,12 +195,7 @@ impl RateLimiter {
 
     /// Takes a cell now, or says how long until one frees up.
     pub fn check(&self) -> Result<(), RateLimited> {
-        let outcome = self.inner.check().map_err(|not_until| RateLimited {
-            name: self.name.clone(),
-            retry_after: not_until.wait_time_from(TokioClock.now()),
-        });
-        self.counts.note(&outcome);
-        outcome
+        self.counts.note(&self.name, self.inner.check())
     }
 
     /// Waits until a cell is free and takes it.
@@ -189,11 +206,7 @@ impl RateLimiter {
     }
 
     pub fn stats(&self) -> LimiterStats {
-        LimiterStats {
-            name: self.name.clone(),
-            allowed: self.counts.allowed.load(Ordering::Relaxed),
-            limited: self.counts.limited.load(Ordering::Relaxed),
-        }
+        self.counts.stats(&self.name)
     }
 }
 
@@ -229,12 +242,7 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
 
     /// Takes a cell for `key` now, or says how long until one frees up.
     pub fn check(&self, key: &K) -> Result<(), RateLimited> {
-        let outcome = self.inner.check_key(key).map_err(|not_until| RateLimited {
-            name: self.name.clone(),
-            retry_after: not_until.wait_time_from(TokioClock.now()),
-        });
-        self.counts.note(&outcome);
-        outcome
+        self.counts.note(&self.name, self.inner.check_key(key))
     }
 
     /// Waits until a cell for `key` is free and takes it.
@@ -261,10 +269,6 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
     }
 
     pub fn stats(&self) -> LimiterStats {
-        LimiterStats {
-            name: self.name.clone(),
-            allowed: self.counts.allowed.load(Ordering::Relaxed),
-            limited: self.counts.limited.load(Ordering::Relaxed),
-        }
+        self.counts.stats(&self.name)
     }
 }

@@ -217,14 +217,9 @@ impl<J: Clone + Send + 'static> QueueServer<J> {
         entry.attempts += 1;
         let job = entry.job.clone();
         let handler = self.handler.clone();
-        let (addr, reference) =
-            ctx.process()
-                .spawn_monitor(move |_: grove_runtime::Context<()>| async move {
-                    match handler(job).await {
-                        Ok(()) => ExitReason::Normal,
-                        Err(error) => ExitReason::error(error),
-                    }
-                });
+        let (addr, reference) = ctx
+            .process()
+            .spawn_monitor(move |_: grove_runtime::Context<()>| async move { handler(job).await });
         self.running.insert(reference, (addr.pid(), entry));
     }
 

@@ -24,7 +24,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use grove_otp::supervisor::ChildSpec;
 use grove_runtime::{Context, ExitReason};
@@ -85,13 +84,11 @@ impl Verdicts {
     }
 }
 
-type Check = Arc<dyn Fn() -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
-
 /// A watchdog's settings; [`Watchdog::child_spec`] makes the process.
 #[derive(Clone)]
 pub struct Watchdog {
     alarm: Arc<str>,
-    check: Check,
+    check: crate::job::Job,
     interval: Duration,
     timeout: Duration,
     raise_after: u32,
@@ -109,10 +106,7 @@ impl Watchdog {
     {
         Watchdog {
             alarm: Arc::from(alarm),
-            check: Arc::new(move || {
-                let checking = check();
-                Box::pin(async move { checking.await.map_err(|e| e.to_string()) })
-            }),
+            check: crate::job::boxed(check),
             interval: Duration::from_secs(5),
             timeout: Duration::from_secs(5),
             raise_after: 1,

@@ -1,16 +1,11 @@
 //! Circuit breakers through their public API, on tokio's paused clock.
 
+mod support;
+
 use std::time::Duration;
 
 use grove_kit::breaker::{BreakerConfig, BreakerError, BreakerState, CircuitBreaker};
-
-fn paused() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("a tokio runtime")
-}
+use support::paused;
 
 fn config() -> BreakerConfig {
     BreakerConfig::new(3, Duration::from_secs(10), Duration::from_secs(30))

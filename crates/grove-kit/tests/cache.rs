@@ -1,18 +1,13 @@
 //! The cache through its public API, on tokio's paused clock.
 
+mod support;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use grove_kit::cache::Cache;
-
-fn paused() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("a tokio runtime")
-}
+use support::paused;
 
 #[test]
 fn entries_expire_after_their_own_ttl_or_the_default() {

@@ -1,17 +1,12 @@
 //! Rate limiters on tokio's paused clock.
 
+mod support;
+
 use std::time::Duration;
 
 use grove_kit::limiter::{KeyedRateLimiter, Rate, RateLimiter};
+use support::paused;
 use tokio::time::Instant;
-
-fn paused() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()
-        .expect("a tokio runtime")
-}
 
 #[test]
 fn a_limiter_allows_its_burst_then_one_per_period() {
