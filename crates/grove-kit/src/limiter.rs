@@ -118,7 +118,10 @@ pub struct RateLimited {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimiterStats {
     pub name: Arc<str>,
+    /// Cells taken: calls let through.
     pub allowed: u64,
+    /// Calls refused by `check`, or made to wait by `until_ready` (counted once per call,
+    /// however many times it had to wait).
     pub limited: u64,
 }
 
@@ -141,6 +144,22 @@ impl Counts {
         });
         self.count(&outcome);
         outcome
+    }
+
+    /// Takes a cell with `check`, waiting as long as it says; counts the call once.
+    async fn wait_for_cell(
+        &self,
+        mut check: impl FnMut() -> Result<(), governor::NotUntil<std::time::Instant>>,
+    ) {
+        let mut waited = false;
+        while let Err(not_until) = check() {
+            if !waited {
+                waited = true;
+                self.limited.fetch_add(1, Ordering::Relaxed);
+            }
+            tokio::time::sleep(not_until.wait_time_from(TokioClock.now())).await;
+        }
+        self.allowed.fetch_add(1, Ordering::Relaxed);
     }
 
     fn stats(&self, name: &Arc<str>) -> LimiterStats {
@@ -200,9 +219,7 @@ impl RateLimiter {
 
     /// Waits until a cell is free and takes it.
     pub async fn until_ready(&self) {
-        while let Err(limited) = self.check() {
-            tokio::time::sleep(limited.retry_after).await;
-        }
+        self.counts.wait_for_cell(|| self.inner.check()).await;
     }
 
     pub fn stats(&self) -> LimiterStats {
@@ -247,9 +264,9 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
 
     /// Waits until a cell for `key` is free and takes it.
     pub async fn until_ready(&self, key: &K) {
-        while let Err(limited) = self.check(key) {
-            tokio::time::sleep(limited.retry_after).await;
-        }
+        self.counts
+            .wait_for_cell(|| self.inner.check_key(key))
+            .await;
     }
 
     /// Forgets keys whose allowance has been full again for a while (governor keeps a key for
