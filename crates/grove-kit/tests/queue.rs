@@ -192,6 +192,48 @@ fn a_killed_worker_loses_nothing() {
     assert!(reason.is_normal(), "{reason:?}");
 }
 
+#[test]
+fn a_queue_stopped_by_its_supervisor_stops_its_running_workers() {
+    let reason = on_virtual_time(|| async {
+        let tree = grove_otp::supervisor::Supervisor::one_for_one()
+            .child(RateLimitedQueue::child_spec(
+                "stopping",
+                QueueOptions::new(Rate::per_second(1000)),
+                |_: u32| async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok::<_, String>(())
+                },
+            ))
+            .start()
+            .await
+            .unwrap();
+        let queue = RateLimitedQueue::<u32>::whereis("stopping").unwrap();
+        for job in 0..3 {
+            queue.push(job).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        let queue_pid = queue.pid();
+        let workers: Vec<_> = grove_runtime::processes()
+            .into_iter()
+            .filter(|pid| {
+                grove_runtime::process_info(*pid).is_some_and(|info| info.parent == Some(queue_pid))
+            })
+            .collect();
+        assert_eq!(workers.len(), 3);
+        tree.stop(grove_runtime::ExitReason::Shutdown)
+            .await
+            .unwrap();
+        assert!(!grove_runtime::is_alive(queue_pid));
+        for worker in workers {
+            assert!(
+                !grove_runtime::is_alive(worker),
+                "a worker outlived its queue"
+            );
+        }
+    });
+    assert!(reason.is_normal(), "{reason:?}");
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
 
