@@ -27,6 +27,7 @@ pub mod metrics;
 mod named;
 pub mod queue;
 pub mod retry;
+pub mod telemetry;
 pub mod watchdog;
 
 /// What a program using the kit imports.
@@ -38,5 +39,6 @@ pub mod prelude {
     pub use crate::limiter::{KeyedRateLimiter, Rate, RateLimited, RateLimiter};
     pub use crate::queue::{QueueError, QueueOptions, RateLimitedQueue};
     pub use crate::retry::{retry, retry_if, RetryError, RetryPolicy};
+    pub use crate::telemetry::Telemetry;
     pub use crate::watchdog::Watchdog;
 }

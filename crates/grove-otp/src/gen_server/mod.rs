@@ -64,6 +64,7 @@ use grove_runtime::{
     send, spawn_opt, watch_exit, Addr, Down, Exit, ExitReason, Pid, SpawnError, SpawnOptions,
 };
 use tokio::sync::oneshot;
+use tracing::Instrument;
 
 pub use call::{CallError, ReplyTo, DEFAULT_CALL_TIMEOUT};
 pub use context::ServerContext;
@@ -196,7 +197,9 @@ impl<I> Info<I> {
 pub struct Envelope<S: GenServer>(pub(crate) Request<S>);
 
 pub(crate) enum Request<S: GenServer> {
-    Call(S::Call, ReplyTo<S::Reply>),
+    /// A call, with the caller's `grove.call` span when tracing records it: the server's
+    /// `grove.handle_call` span is its child, so a trace follows a call across processes.
+    Call(S::Call, ReplyTo<S::Reply>, Option<Box<tracing::Span>>),
     Cast(S::Cast),
     Info(S::Info),
     Stop(Box<ExitReason>),
@@ -328,12 +331,32 @@ impl<S: GenServer> Server<S> {
         request: S::Call,
         timeout: Duration,
     ) -> Result<S::Reply, CallError> {
-        call::call(
+        let span = tracing::debug_span!(
+            "grove.call",
+            server = %self.pid(),
+            request = std::any::type_name::<S::Call>(),
+        );
+        // Disabled (no subscriber wants it): no span to carry, nothing to instrument.
+        if span.is_disabled() {
+            return call::call(
+                self.addr,
+                |from| Envelope(Request::Call(request, from, None)),
+                timeout,
+            )
+            .await;
+        }
+        let parent = Some(Box::new(span.clone()));
+        let outcome = call::call(
             self.addr,
-            |from| Envelope(Request::Call(request, from)),
+            |from| Envelope(Request::Call(request, from, parent)),
             timeout,
         )
-        .await
+        .instrument(span.clone())
+        .await;
+        if let Err(error) = &outcome {
+            span.in_scope(|| tracing::debug!(%error, "call failed"));
+        }
+        outcome
     }
 
     /// Sends a request without waiting (OTP's `cast`): never fails, even if the server is gone.

@@ -3,6 +3,7 @@
 //! `terminate` on the way out.
 
 use grove_runtime::{Context, ExitReason, Message, Pid};
+use tracing::Instrument;
 
 use super::call::{parking, UnansweredCalls};
 use super::{Envelope, GenServer, Info, Request, ServerContext};
@@ -101,8 +102,18 @@ async fn serve_messages<S: GenServer>(
             match message {
                 None => parking(guarded(state.handle_info(Info::Timeout, ctx))).await,
                 Some(Message::User(Envelope(request))) => match request {
-                    Request::Call(request, from) => {
+                    Request::Call(request, from, None) => {
                         parking(guarded(state.handle_call(request, from, ctx))).await
+                    }
+                    Request::Call(request, from, Some(caller)) => {
+                        let span = tracing::debug_span!(
+                            parent: &*caller,
+                            "grove.handle_call",
+                            server = %ctx.pid(),
+                        );
+                        parking(guarded(state.handle_call(request, from, ctx)))
+                            .instrument(span)
+                            .await
                     }
                     Request::Cast(request) => {
                         parking(guarded(state.handle_cast(request, ctx))).await

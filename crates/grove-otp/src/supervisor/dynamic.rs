@@ -26,6 +26,7 @@
 
 use std::collections::HashMap;
 use std::time::Duration;
+use tracing::Instrument;
 
 use grove_runtime::{ExitReason, Message, Pid, Ref};
 use tokio::time::Instant;
@@ -223,7 +224,8 @@ impl DynamicServer {
         if !self.may_restart(ctx) {
             return;
         }
-        match self.start(spec.clone(), ctx).await {
+        let span = super::server::restart_span(ctx.pid(), std::slice::from_ref(&spec.id));
+        match self.start(spec.clone(), ctx).instrument(span).await {
             Ok(_) => stats::RESTARTS.inc(),
             // Through the mailbox, so requests and exits are served in between; meanwhile the
             // child keeps its place under `max_children`.
@@ -388,7 +390,9 @@ impl GenServer for DynamicServer {
         }
     }
 
-    async fn terminate(&mut self, _: &ExitReason, ctx: &mut ServerContext<Self>) {
-        self.stop_all(ctx).await;
+    async fn terminate(&mut self, reason: &ExitReason, ctx: &mut ServerContext<Self>) {
+        let span =
+            tracing::debug_span!("grove.supervisor.shutdown", supervisor = %ctx.pid(), %reason);
+        self.stop_all(ctx).instrument(span).await;
     }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::time::Duration;
+use tracing::Instrument;
 
 use grove_runtime::{Context, ExitReason, Message, Pid};
 use tokio::time::Instant;
@@ -124,15 +125,20 @@ impl SupervisorServer {
             Decision::Nothing => {}
             Decision::GiveUp => self.give_up(ctx),
             Decision::Restart { stop, start, delay } => {
-                for (id, pid) in stop {
-                    self.stop_child(&id, pid, ctx).await;
+                let span = restart_span(ctx.pid(), &start);
+                async {
+                    for (id, pid) in stop {
+                        self.stop_child(&id, pid, ctx).await;
+                    }
+                    if delay.is_zero() {
+                        self.restart_group(start, ctx).await;
+                    } else {
+                        tracing::info!(supervisor = %ctx.pid(), children = ?start, ?delay, "restart delayed by backoff");
+                        ctx.send_after(Note::RestartDue(start), delay);
+                    }
                 }
-                if delay.is_zero() {
-                    self.restart_group(start, ctx).await;
-                } else {
-                    tracing::info!(supervisor = %ctx.pid(), children = ?start, ?delay, "restart delayed by backoff");
-                    ctx.send_after(Note::RestartDue(start), delay);
-                }
+                .instrument(span)
+                .await
             }
         }
     }
@@ -354,14 +360,28 @@ impl GenServer for SupervisorServer {
                 }
                 self.apply(decision, ctx).await;
             }
-            Info::Message(Note::RestartDue(ids)) => self.restart_group(ids, ctx).await,
+            Info::Message(Note::RestartDue(ids)) => {
+                let span = restart_span(ctx.pid(), &ids);
+                self.restart_group(ids, ctx).instrument(span).await
+            }
             // Monitors from shutdowns that already ended; nothing else is expected.
             Info::Down(_) | Info::Timeout => {}
         }
     }
 
     async fn terminate(&mut self, reason: &ExitReason, ctx: &mut ServerContext<Self>) {
-        tracing::debug!(supervisor = %ctx.pid(), %reason, "supervisor stopping its children");
-        self.stop_all(ctx).await;
+        let span =
+            tracing::debug_span!("grove.supervisor.shutdown", supervisor = %ctx.pid(), %reason);
+        async {
+            tracing::debug!("supervisor stopping its children");
+            self.stop_all(ctx).await;
+        }
+        .instrument(span)
+        .await
     }
+}
+
+/// The span a restart runs in: the stops, the starts and whatever they log.
+pub(crate) fn restart_span(supervisor: Pid, children: &[ChildId]) -> tracing::Span {
+    tracing::info_span!("grove.supervisor.restart", %supervisor, children = ?children)
 }

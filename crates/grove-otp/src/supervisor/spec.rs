@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use futures_util::future::BoxFuture;
 use grove_runtime::{Addr, Context, Exit, ExitReason, IntoExitReason, Pid, SpawnOptions};
@@ -205,7 +206,10 @@ impl ChildSpec {
     /// Counted and logged.
     pub(crate) async fn start_under(&self, supervisor: Pid) -> Result<Option<Pid>, StartError> {
         let start = self.start.clone();
+        let span =
+            tracing::debug_span!("grove.supervisor.start_child", %supervisor, child = %self.id);
         let started = crate::start::guarded(async move { start().await })
+            .instrument(span)
             .await
             .unwrap_or_else(|panic| Err(StartError::Init(panic)));
         match &started {
