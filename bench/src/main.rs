@@ -55,7 +55,8 @@ struct Args {
     /// Runs per scenario and side (1 with --quick).
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Where to write latest.json, latest.md and ratios.svg.
+    /// Where to write latest.json, latest.md and ratios.svg (default: bench/results for a full
+    /// run, target/bench-quick with --quick, target/bench-partial with --only or --sides).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Internal: run one spawn measurement in this (fresh) OS process and print it.
@@ -212,6 +213,9 @@ fn suite(args: &Args) -> Result<(), String> {
     let out = args.out.clone().unwrap_or_else(|| {
         if args.quick {
             manifest.join("../target/bench-quick")
+        } else if !args.only.is_empty() || !args.sides.is_empty() {
+            // A partial run must not replace the committed full results.
+            manifest.join("../target/bench-partial")
         } else {
             manifest.join("results")
         }

@@ -54,7 +54,13 @@ pub struct Target {
 impl Target {
     /// True when every target this metric has was measured and met.
     pub fn met(&self) -> bool {
-        self.erlang_met != Some(false) && self.peers_ahead.is_empty()
+        let erlang = self.erlang_target.is_none() || self.erlang_met == Some(true);
+        erlang && self.peers_ahead.is_empty()
+    }
+
+    /// True when it has an Erlang target but Erlang did not run it.
+    pub fn not_measured(&self) -> bool {
+        self.erlang_target.is_some() && self.erlang_met.is_none()
     }
 }
 
@@ -124,7 +130,12 @@ pub fn target_lines(targets: &[Target]) -> Vec<String> {
 /// "N of M metrics meet every target."
 fn met_summary(targets: &[Target]) -> String {
     let met = targets.iter().filter(|t| t.met()).count();
-    format!("{met} of {} metrics meet every target", targets.len())
+    let unmeasured = targets.iter().filter(|t| t.not_measured()).count();
+    let mut line = format!("{met} of {} metrics meet every target", targets.len());
+    if unmeasured > 0 {
+        line.push_str(&format!(" ({unmeasured} not measured against Erlang)"));
+    }
+    line
 }
 
 /// Facts about the machine and the run.
@@ -556,5 +567,19 @@ mod tests {
         assert!(lines[1].contains("ahead of all 1 Rust peers"), "{lines:?}");
         assert!(lines[2].contains("BEHIND actix 0.50"), "{lines:?}");
         assert_eq!(lines[3], "0 of 2 metrics meet every target");
+    }
+
+    #[test]
+    fn a_target_erlang_did_not_run_is_not_met() {
+        let ping = scenario("ping-pong");
+        let records = vec![record(ping, &ping.metrics[0], "grove", vec![250.0])];
+        let targets = targets(&records, &ratios(&records));
+        assert!(targets[0].not_measured());
+        assert!(!targets[0].met());
+        let lines = target_lines(&targets);
+        assert_eq!(
+            lines.last().map(String::as_str),
+            Some("0 of 1 metrics meet every target (1 not measured against Erlang)")
+        );
     }
 }
