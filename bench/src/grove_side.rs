@@ -2,7 +2,7 @@
 //! (spawn alone runs in a fresh OS process, see `processes::spawn_in_fresh_process`).
 
 use crate::scenarios::Scenario;
-use crate::{otp, processes, tables};
+use crate::{kit, otp, processes, tables};
 
 /// Runs `scenario` once with `params` and returns its metrics in order.
 pub fn run(scenario: &Scenario, params: &[u64]) -> Result<Vec<f64>, String> {
@@ -36,6 +36,32 @@ pub fn run(scenario: &Scenario, params: &[u64]) -> Result<Vec<f64>, String> {
             let (single, batched, _commit_ms) = tables::durable(p(0)? as u64, p(1)? as u64, 1000);
             vec![single, batched]
         }
-        other => return Err(format!("no Grove scenario {other}")),
+        other => match run_kit(scenario, params, false)? {
+            Some(values) => values,
+            None => return Err(format!("no Grove scenario {other}")),
+        },
     })
+}
+
+/// Runs a kit scenario through the Grove kit piece, or (`bare`) on the crate underneath it.
+/// `None`: not a kit scenario.
+pub fn run_kit(
+    scenario: &Scenario,
+    params: &[u64],
+    bare: bool,
+) -> Result<Option<Vec<f64>>, String> {
+    let p = |i: usize| -> Result<u64, String> {
+        params
+            .get(i)
+            .copied()
+            .ok_or_else(|| format!("{} needs {} parameters", scenario.name, i + 1))
+    };
+    let value = match scenario.program {
+        "cache-hit" => kit::cache_hit(bare, p(0)?, p(1)? as usize)?,
+        "cache-fetch" => kit::cache_fetch(bare, p(0)?, p(1)? as usize)?,
+        "limiter-check" => kit::limiter_check(bare, p(0)? as usize)?,
+        "breaker-call" => kit::breaker_call(bare, p(0)? as usize)?,
+        _ => return Ok(None),
+    };
+    Ok(Some(vec![value]))
 }

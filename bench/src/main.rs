@@ -12,6 +12,8 @@
 //!   results).
 //! - `--quick` runs every scenario small, to prove they all still run (no thresholds anywhere),
 //!   `--only NAME[,NAME]` picks scenarios, `--sides grove,erlang` picks sides.
+//! - The kit's scenarios (cache, limiter, breaker) run on Grove and on the "bare" side, the
+//!   crate under each piece, and report what the wrapper costs instead of targets.
 
 use std::path::PathBuf;
 
@@ -19,6 +21,7 @@ use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
 mod grove_side;
+mod kit;
 mod measure;
 mod otp;
 mod processes;
@@ -42,11 +45,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Args {
     /// Only these scenarios (comma-separated): spawn, ring, ping-pong, fan-in-2, fan-in-8, call,
     /// call-4, cast, restart, registry, table-insert, table-lookup-1, table-lookup-2,
-    /// table-counter, table-range, durable.
+    /// table-counter, table-range, cache-hit, cache-fetch, limiter-check, breaker-call, durable.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// Only these sides (comma-separated): grove, erlang, and the peers (tokio, ractor, kameo,
-    /// actix).
+    /// Only these sides (comma-separated): grove, bare (the crates under the kit), erlang, and
+    /// the peers (tokio, ractor, kameo, actix).
     #[arg(long, value_delimiter = ',')]
     sides: Vec<String>,
     /// Small sizes, to prove every scenario runs (CI).
@@ -90,6 +93,9 @@ fn suite(args: &Args) -> Result<(), String> {
     let scratch = std::env::temp_dir().join(format!("grove-bench-{}", std::process::id()));
     let wanted = |name: &str| args.sides.is_empty() || args.sides.iter().any(|s| s == name);
     let mut sides = vec![Side::Grove];
+    if wanted("bare") {
+        sides.push(Side::Bare);
+    }
     let mut skipped = Vec::new();
     if wanted("erlang") {
         match sides::erlang(&scratch) {
@@ -97,7 +103,12 @@ fn suite(args: &Args) -> Result<(), String> {
             Err(why) => skipped.push(format!("erlang: {why}")),
         }
     }
-    if args.sides.is_empty() || args.sides.iter().any(|s| s != "grove" && s != "erlang") {
+    if args.sides.is_empty()
+        || args
+            .sides
+            .iter()
+            .any(|s| !["grove", "bare", "erlang"].contains(&s.as_str()))
+    {
         match sides::peers() {
             Ok(peers) => sides.extend(peers.into_iter().filter(|p| wanted(p.name()))),
             Err(why) => skipped.push(format!("rust peers: {why}")),
@@ -189,6 +200,9 @@ fn suite(args: &Args) -> Result<(), String> {
     let ratios = report::ratios(&records);
     let targets = report::targets(&records, &ratios);
     for line in report::target_lines(&targets) {
+        println!("{line}");
+    }
+    for line in report::wrapper_lines(&records) {
         println!("{line}");
     }
     let results = report::Results {

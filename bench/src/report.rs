@@ -8,7 +8,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde::Serialize;
 
-use crate::scenarios::{Better, Metric, Scenario};
+use crate::scenarios::{is_kit_metric, Better, Metric, Scenario};
 
 /// The samples of one metric on one side.
 #[derive(Debug, Clone, Serialize)]
@@ -68,7 +68,7 @@ impl Target {
 pub fn targets(records: &[Record], ratios: &[Ratio]) -> Vec<Target> {
     records
         .iter()
-        .filter(|r| r.side == "grove")
+        .filter(|r| r.side == "grove" && !is_kit_metric(r.metric))
         .map(|grove| {
             let mine = || ratios.iter().filter(|r| r.metric == grove.metric);
             let vs_erlang = mine()
@@ -124,6 +124,43 @@ pub fn target_lines(targets: &[Target]) -> Vec<String> {
         lines.push(format!("  {:<16} {erlang}; {peers}", target.metric));
     }
     lines.push(met_summary(targets));
+    lines
+}
+
+/// What each kit piece costs over the bare crate underneath: (metric, unit, Grove's median,
+/// the bare crate's, Grove's median over the bare one's for lower-is-better metrics).
+pub fn wrapper_costs(records: &[Record]) -> Vec<(&'static str, &'static str, f64, f64, f64)> {
+    records
+        .iter()
+        .filter(|r| r.side == "grove" && is_kit_metric(r.metric))
+        .filter_map(|grove| {
+            let bare = records
+                .iter()
+                .find(|r| r.side == "bare" && r.metric == grove.metric)?;
+            let cost = match grove.better {
+                Better::Lower => grove.median / bare.median,
+                Better::Higher => bare.median / grove.median,
+            };
+            Some((grove.metric, grove.unit, grove.median, bare.median, cost))
+        })
+        .collect()
+}
+
+/// One line per kit metric: what the Grove piece costs over the bare crate.
+pub fn wrapper_lines(records: &[Record]) -> Vec<String> {
+    let costs = wrapper_costs(records);
+    if costs.is_empty() {
+        return Vec::new();
+    }
+    let mut lines =
+        vec!["kit: each piece against the bare crate underneath (the wrapper's cost)".to_string()];
+    for (metric, unit, grove, bare, cost) in costs {
+        lines.push(format!(
+            "  {metric:<16} grove {} vs bare {} {unit}: {cost:.2}x",
+            human(grove),
+            human(bare)
+        ));
+    }
     lines
 }
 
@@ -374,6 +411,21 @@ fn markdown(results: &Results) -> String {
         );
     }
     let _ = writeln!(md, "\n{}.", met_summary(&results.targets));
+    let costs = wrapper_costs(&results.records);
+    if !costs.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n## Kit wrappers\n\nEach kit piece against the bare crate underneath it: moka for the cache, governor for the limiter, and the call without a breaker for the breaker. `cost` is Grove's median over the bare one (1.00: free).\n\n| metric | unit | grove | bare | cost |\n|---|---|---:|---:|---:|"
+        );
+        for (metric, unit, grove, bare, cost) in costs {
+            let _ = writeln!(
+                md,
+                "| {metric} | {unit} | {} | {} | {cost:.2} |",
+                human(grove),
+                human(bare)
+            );
+        }
+    }
     for skipped in &results.skipped {
         let _ = writeln!(md, "\nSkipped: {skipped}");
     }

@@ -82,6 +82,15 @@ const fn lower(id: &'static str, unit: &'static str) -> Metric {
 /// same scattered key order.
 pub const TABLE_KEYS: u64 = 1 << 20;
 
+/// The kit's scenarios: measured against the bare crate under each piece (the "bare" side), to
+/// show what the wrapper costs, rather than against targets.
+pub const KIT: &[&str] = &["cache-hit", "cache-fetch", "limiter-check", "breaker-call"];
+
+/// True for a metric of a kit scenario.
+pub fn is_kit_metric(metric: &str) -> bool {
+    KIT.contains(&metric)
+}
+
 pub const ALL: &[Scenario] = &[
     Scenario {
         name: "spawn",
@@ -205,6 +214,38 @@ pub const ALL: &[Scenario] = &[
         full: &[TABLE_KEYS, 10_000],
         quick: &[1 << 13, 100],
         metrics: &[higher("table-range", "objects/s").target(5.0)],
+    },
+    Scenario {
+        name: "cache-hit",
+        what: "4,000,000 cache gets that hit, over 1,024 keys (Grove's Cache; bare: moka)",
+        program: "cache-hit",
+        full: &[1024, 4_000_000],
+        quick: &[1024, 10_000],
+        metrics: &[lower("cache-hit", "ns per get")],
+    },
+    Scenario {
+        name: "cache-fetch",
+        what: "2,000 herds of 32 concurrent fetches of one missing key, one load each (bare: moka's try_get_with)",
+        program: "cache-fetch",
+        full: &[2_000, 32],
+        quick: &[20, 32],
+        metrics: &[lower("cache-fetch", "us per herd")],
+    },
+    Scenario {
+        name: "limiter-check",
+        what: "10,000,000 rate limiter checks that pass (Grove's RateLimiter; bare: governor)",
+        program: "limiter-check",
+        full: &[10_000_000],
+        quick: &[10_000],
+        metrics: &[lower("limiter-check", "ns per check")],
+    },
+    Scenario {
+        name: "breaker-call",
+        what: "4,000,000 calls through a closed circuit breaker (bare: the call alone)",
+        program: "breaker-call",
+        full: &[4_000_000],
+        quick: &[10_000],
+        metrics: &[lower("breaker-call", "ns per call")],
     },
     Scenario {
         name: "durable",

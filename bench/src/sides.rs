@@ -13,8 +13,16 @@ use crate::scenarios::Scenario;
 /// Where a side runs.
 pub enum Side {
     Grove,
-    Erlang { ebin: PathBuf },
-    Peer { name: String, exe: PathBuf },
+    /// The bare crates under the kit's pieces (moka, governor, no breaker), in this process: the
+    /// baseline for the kit scenarios, to show what the wrapper costs. It runs nothing else.
+    Bare,
+    Erlang {
+        ebin: PathBuf,
+    },
+    Peer {
+        name: String,
+        exe: PathBuf,
+    },
 }
 
 /// What a side said about one run.
@@ -27,6 +35,7 @@ impl Side {
     pub fn name(&self) -> &str {
         match self {
             Side::Grove => "grove",
+            Side::Bare => "bare",
             Side::Erlang { .. } => "erlang",
             Side::Peer { name, .. } => name,
         }
@@ -35,6 +44,8 @@ impl Side {
     pub fn run(&self, scenario: &Scenario, params: &[u64]) -> Result<Outcome, String> {
         match self {
             Side::Grove => crate::grove_side::run(scenario, params).map(Outcome::Values),
+            Side::Bare => Ok(crate::grove_side::run_kit(scenario, params, true)?
+                .map_or(Outcome::Unsupported, Outcome::Values)),
             Side::Erlang { ebin } => {
                 let mut command = Command::new("erl");
                 // The one flag changed from the defaults: Erlang caps a node at 262,144

@@ -63,6 +63,13 @@ struct SlotInner<V> {
 
 type Slot<V> = Arc<SlotInner<V>>;
 
+/// What a lookup found.
+enum Lookup<V> {
+    Hit(V),
+    Expired,
+    Absent,
+}
+
 impl<V> SlotInner<V> {
     fn new(value: V, ttl: Option<Duration>, now: Instant) -> Slot<V> {
         Arc::new(SlotInner {
@@ -76,6 +83,11 @@ impl<V> SlotInner<V> {
 
     fn live(&self, now: Instant) -> bool {
         self.expires_at.is_none_or(|at| now < at)
+    }
+
+    /// Live now; reads the clock only if the entry can expire.
+    fn live_now(&self) -> bool {
+        self.expires_at.is_none_or(|at| Instant::now() < at)
     }
 
     /// True the first time it is called: the caller counts the expiry.
@@ -286,20 +298,34 @@ where
         K: Borrow<Q>,
         Q: Hash + Eq + ?Sized,
     {
+        match self.lookup(key).await {
+            Lookup::Hit(value) => Some(value),
+            Lookup::Expired | Lookup::Absent => None,
+        }
+    }
+
+    /// The live value under `key`, or why not; counts a hit or a miss.
+    async fn lookup<Q>(&self, key: &Q) -> Lookup<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let counters = &self.shared.counters;
         match self.inner.get(key).await {
-            Some(slot) if slot.live(Instant::now()) => {
+            Some(slot) if slot.live_now() => {
                 counters.hits.fetch_add(1, Ordering::Relaxed);
-                Some(slot.value.clone())
+                Lookup::Hit(slot.value.clone())
             }
-            found => {
+            Some(slot) => {
                 counters.misses.fetch_add(1, Ordering::Relaxed);
                 // An expired entry stays invisible until moka reclaims it on its own clock
                 // (or `fetch` replaces it); its expiry is counted once.
-                if let Some(slot) = found {
-                    self.count_expiry(&slot);
-                }
-                None
+                self.count_expiry(&slot);
+                Lookup::Expired
+            }
+            None => {
+                counters.misses.fetch_add(1, Ordering::Relaxed);
+                Lookup::Absent
             }
         }
     }
@@ -330,7 +356,7 @@ where
         self.inner
             .get(key)
             .await
-            .is_some_and(|slot| slot.live(Instant::now()))
+            .is_some_and(|slot| slot.live_now())
     }
 
     /// Puts `value` under `key` with the cache's default time to live.
@@ -371,10 +397,12 @@ where
         F: Future<Output = Result<V, E>>,
         E: Send + Sync + 'static,
     {
-        if let Some(value) = self.get(&key).await {
-            return Ok(value);
+        match self.lookup(&key).await {
+            Lookup::Hit(value) => return Ok(value),
+            // moka's loader would take the expired entry for a live one: remove it first.
+            Lookup::Expired => self.remove_if_expired(&key).await,
+            Lookup::Absent => {}
         }
-        self.remove_if_expired(&key).await;
         let counters = self.shared.counters.clone();
         let ttl = self.shared.ttl;
         let slot = self

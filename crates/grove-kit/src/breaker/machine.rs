@@ -77,6 +77,16 @@ pub struct Ticket {
     generation: u64,
 }
 
+impl Ticket {
+    /// The ticket `ask` gives while closed in `generation` (see [`Machine::closed_generation`]).
+    pub fn regular(generation: u64) -> Ticket {
+        Ticket {
+            probe: false,
+            generation,
+        }
+    }
+}
+
 /// The machine's answer to "may I call?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -123,6 +133,16 @@ impl Machine {
 
     pub fn config(&self) -> &BreakerConfig {
         &self.config
+    }
+
+    /// The generation while closed, `None` otherwise. While closed, every call is allowed with
+    /// a [`Ticket::regular`] of this generation, and its success changes nothing: a shell may
+    /// mirror this value in an atomic and skip the machine on that path.
+    pub fn closed_generation(&self) -> Option<u64> {
+        match self.phase {
+            Phase::Closed { .. } => Some(self.generation),
+            _ => None,
+        }
     }
 
     /// The state at `now` (an open breaker past its reset time reads as half-open).

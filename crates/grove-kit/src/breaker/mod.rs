@@ -82,9 +82,17 @@ pub struct BreakerStats {
     pub recent_failures: usize,
 }
 
+/// `closed_generation` while the breaker is not closed (generations count up from 0 and never
+/// reach it).
+const NOT_CLOSED: u64 = u64::MAX;
+
 struct Shared {
     name: Arc<str>,
     machine: Mutex<Machine>,
+    /// The machine's generation while closed, [`NOT_CLOSED`] otherwise, kept in step under the
+    /// machine's lock: a closed breaker lets calls through and takes their successes without
+    /// the lock.
+    closed_generation: AtomicU64,
     origin: Instant,
     calls: AtomicU64,
     successes: AtomicU64,
@@ -120,6 +128,7 @@ impl CircuitBreaker {
             shared: Arc::new(Shared {
                 name: name.into(),
                 machine: Mutex::new(Machine::new(config)),
+                closed_generation: AtomicU64::new(0),
                 origin: Instant::now(),
                 calls: AtomicU64::new(0),
                 successes: AtomicU64::new(0),
@@ -157,6 +166,17 @@ impl CircuitBreaker {
 
     pub fn name(&self) -> &str {
         &self.shared.name
+    }
+
+    /// Runs `change` on the machine under its lock, and mirrors whether it is closed.
+    fn with_machine<R>(&self, change: impl FnOnce(&mut Machine) -> R) -> R {
+        let mut machine = self.shared.machine.lock();
+        let result = change(&mut machine);
+        let closed = machine.closed_generation().unwrap_or(NOT_CLOSED);
+        self.shared
+            .closed_generation
+            .store(closed, Ordering::Release);
+        result
     }
 
     fn now(&self) -> Duration {
@@ -205,21 +225,27 @@ impl CircuitBreaker {
         is_failure: impl FnOnce(&E) -> bool,
         call: impl Future<Output = Result<T, E>>,
     ) -> Result<T, BreakerError<E>> {
-        let permit = self.ask().map_err(|open| match open {
+        let ticket = self.take_ticket().map_err(|open| match open {
             BreakerError::Open { name, retry_after } => BreakerError::Open { name, retry_after },
             BreakerError::Failed(never) => match never {},
         })?;
+        // Borrowed, not cloned: no reference count to bump per call.
+        let lease = Lease {
+            breaker: self,
+            ticket: Some(ticket),
+        };
         match call.await {
             Ok(value) => {
-                permit.success();
+                lease.settle(Outcome::Success);
                 Ok(value)
             }
             Err(error) => {
-                if is_failure(&error) {
-                    permit.failure();
+                let failed = is_failure(&error);
+                lease.settle(if failed {
+                    Outcome::Failure
                 } else {
-                    permit.success();
-                }
+                    Outcome::Success
+                });
                 Err(BreakerError::Failed(error))
             }
         }
@@ -229,16 +255,26 @@ impl CircuitBreaker {
     /// [`Permit::failure`] (dropping the permit reports nothing). For code that cannot wrap the
     /// call in a future.
     pub fn ask(&self) -> Result<Permit, BreakerError<std::convert::Infallible>> {
+        self.take_ticket().map(|ticket| Permit {
+            breaker: self.clone(),
+            ticket: Some(ticket),
+        })
+    }
+
+    /// Leave for one call, counted: without the lock while closed, from the machine otherwise.
+    fn take_ticket(&self) -> Result<Ticket, BreakerError<std::convert::Infallible>> {
+        let closed = self.shared.closed_generation.load(Ordering::Acquire);
+        if closed != NOT_CLOSED {
+            self.shared.calls.fetch_add(1, Ordering::Relaxed);
+            return Ok(Ticket::regular(closed));
+        }
         let now = self.now();
-        let (decision, transition) = self.shared.machine.lock().ask(now);
+        let (decision, transition) = self.with_machine(|machine| machine.ask(now));
         self.note(transition);
         match decision {
             Decision::Allow(ticket) => {
                 self.shared.calls.fetch_add(1, Ordering::Relaxed);
-                Ok(Permit {
-                    breaker: self.clone(),
-                    ticket: Some(ticket),
-                })
+                Ok(ticket)
             }
             Decision::Reject { retry_after } => {
                 self.shared.rejected.fetch_add(1, Ordering::Relaxed);
@@ -253,19 +289,21 @@ impl CircuitBreaker {
     /// Counts a failure seen outside a call (`fuse:melt`).
     pub fn melt(&self) {
         self.shared.failures.fetch_add(1, Ordering::Relaxed);
-        let transition = self.shared.machine.lock().record_failure(self.now());
+        let now = self.now();
+        let transition = self.with_machine(|machine| machine.record_failure(now));
         self.note(transition);
     }
 
     /// Opens the breaker now (an operator's manual trip).
     pub fn trip(&self) {
-        let transition = self.shared.machine.lock().melt_now(self.now());
+        let now = self.now();
+        let transition = self.with_machine(|machine| machine.melt_now(now));
         self.note(transition);
     }
 
     /// Closes the breaker now and forgets recent failures (an operator's manual reset).
     pub fn reset(&self) {
-        let transition = self.shared.machine.lock().reset();
+        let transition = self.with_machine(Machine::reset);
         self.note(transition);
     }
 
@@ -296,22 +334,67 @@ impl CircuitBreaker {
         }
     }
 
-    fn report(&self, ticket: Ticket, failed: bool) {
-        let transition = {
-            let mut machine = self.shared.machine.lock();
-            if failed {
-                machine.failed(ticket, self.now())
-            } else {
-                machine.succeeded(ticket)
+    /// Reports how the call made with `ticket` went.
+    fn settle(&self, ticket: Ticket, outcome: Outcome) {
+        let outcome = match outcome {
+            Outcome::Dropped if std::thread::panicking() => {
+                // The call panicked: that is a failure of what it called, or of its caller;
+                // counting it keeps a crashing dependency from being probed forever.
+                Outcome::Failure
             }
+            other => other,
         };
-        let counter = if failed {
-            &self.shared.failures
-        } else {
-            &self.shared.successes
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        self.note(transition);
+        match outcome {
+            // Only a probe's success or abandonment can change the machine; a regular call's
+            // cannot (see `Machine::closed_generation`), so it skips the lock.
+            Outcome::Success if !ticket.probe => {
+                self.shared.successes.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Success => {
+                self.shared.successes.fetch_add(1, Ordering::Relaxed);
+                let transition = self.with_machine(|machine| machine.succeeded(ticket));
+                self.note(transition);
+            }
+            Outcome::Failure => {
+                self.shared.failures.fetch_add(1, Ordering::Relaxed);
+                let now = self.now();
+                let transition = self.with_machine(|machine| machine.failed(ticket, now));
+                self.note(transition);
+            }
+            Outcome::Dropped if !ticket.probe => {}
+            Outcome::Dropped => self.with_machine(|machine| machine.abandoned(ticket)),
+        }
+    }
+}
+
+/// How a call went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Success,
+    Failure,
+    /// Its permit was dropped unreported: cancelled, or (while panicking) a failure.
+    Dropped,
+}
+
+/// [`CircuitBreaker::call_with`]'s permit, borrowing the breaker.
+struct Lease<'a> {
+    breaker: &'a CircuitBreaker,
+    ticket: Option<Ticket>,
+}
+
+impl Lease<'_> {
+    fn settle(mut self, outcome: Outcome) {
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.settle(ticket, outcome);
+        }
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.settle(ticket, Outcome::Dropped);
+        }
     }
 }
 
@@ -333,14 +416,14 @@ impl Permit {
     /// The call succeeded.
     pub fn success(mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.breaker.report(ticket, false);
+            self.breaker.settle(ticket, Outcome::Success);
         }
     }
 
     /// The call failed.
     pub fn failure(mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.breaker.report(ticket, true);
+            self.breaker.settle(ticket, Outcome::Failure);
         }
     }
 }
@@ -348,13 +431,7 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            if std::thread::panicking() {
-                // The call panicked: that is a failure of what it called, or of its caller;
-                // counting it keeps a crashing dependency from being probed forever.
-                self.breaker.report(ticket, true);
-            } else {
-                self.breaker.shared.machine.lock().abandoned(ticket);
-            }
+            self.breaker.settle(ticket, Outcome::Dropped);
         }
     }
 }
