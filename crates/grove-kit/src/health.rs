@@ -4,7 +4,9 @@
 //! - `GET /readyz`: readiness, 200 `ready`, or 503 with the reasons while an alarm is set (on
 //!   the alarm managers given) or while the application is stopping. Put the health server
 //!   first in the root supervisor: children stop in reverse order, so it is the last to stop
-//!   and answers 503 while the others finish their work.
+//!   and answers 503 while the others finish their work. To give Kubernetes time to see the
+//!   503 before anything stops, set `Application::drain_delay`: the whole tree keeps serving,
+//!   not ready, for that long after the stop signal.
 //! - `GET /metrics`: [`crate::metrics::render`], OpenMetrics text.
 //!
 //! Probes are not logged per request (a probe every few seconds would bury everything else);

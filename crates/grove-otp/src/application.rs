@@ -69,6 +69,7 @@ pub struct Application<C = ()> {
     name: Arc<str>,
     config: Arc<C>,
     shutdown_timeout: Duration,
+    drain_delay: Duration,
 }
 
 impl Application<()> {
@@ -78,6 +79,7 @@ impl Application<()> {
             name: name.into(),
             config: Arc::new(()),
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            drain_delay: Duration::ZERO,
         }
     }
 }
@@ -161,6 +163,7 @@ impl<C: Send + Sync + 'static> Application<C> {
             name: self.name,
             config: Arc::new(config),
             shutdown_timeout: self.shutdown_timeout,
+            drain_delay: self.drain_delay,
         }
     }
 
@@ -168,6 +171,17 @@ impl<C: Send + Sync + 'static> Application<C> {
     /// it below the orchestrator's own grace period (Kubernetes' `terminationGracePeriodSeconds`).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// How long to stay up, answering "not ready" ([`is_stopping`]), between the stop signal
+    /// and stopping the tree (default none). Kubernetes keeps sending traffic to a pod until
+    /// its readiness probe has failed (`periodSeconds` x `failureThreshold`) and the endpoints
+    /// have been updated: a delay of that order lets requests already on their way be served.
+    /// A second signal ends the delay early. The delay plus the shutdown timeout must fit in
+    /// `terminationGracePeriodSeconds`.
+    pub fn drain_delay(mut self, delay: Duration) -> Self {
+        self.drain_delay = delay;
         self
     }
 
@@ -285,8 +299,22 @@ impl<C: Send + Sync + 'static> Application<C> {
             },
         };
         let deadline = self.shutdown_timeout;
-        tracing::info!(application = %name, ?cause, ?deadline, "application stopping");
         let _stopping = StoppingGuard::enter();
+        if !self.drain_delay.is_zero() {
+            let delay = self.drain_delay;
+            tracing::info!(application = %name, ?cause, ?delay, "application draining: not ready, stopping the tree after the delay");
+            tokio::select! {
+                () = tokio::time::sleep(delay) => {}
+                again = trigger.next(), if trigger.is_signals() => {
+                    tracing::info!(application = %name, cause = ?again, "signal while draining; stopping now");
+                }
+                reason = exit_of_child(&mut ctx, root) => {
+                    tracing::error!(application = %name, %reason, "application's root supervisor exited while draining");
+                    return ApplicationExit::Failed(reason);
+                }
+            }
+        }
+        tracing::info!(application = %name, ?cause, ?deadline, "application stopping");
         let began = Instant::now();
         // As a supervisor stops a child supervisor: the parent's `shutdown` exit signal, upon
         // which it stops its children in reverse order and then exits.

@@ -185,3 +185,33 @@ async fn a_tree_that_does_not_start_is_a_failed_start() {
     assert!(matches!(exit, ApplicationExit::StartFailed(_)), "{exit:?}");
     assert_eq!(exit.code(), 1);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_drain_delay_keeps_the_tree_up_while_not_ready() {
+    let log = Log::default();
+    let tree_log = log.clone();
+    let (stop, stop_requested) = oneshot::channel::<()>();
+    let (started, all_started) = oneshot::channel();
+    let application = tokio::spawn(
+        Application::new("draining")
+            .drain_delay(Duration::from_secs(5))
+            .serve_until(
+                move |_: &()| {
+                    Supervisor::one_for_one().child(child("endpoint", &tree_log, Some(started)))
+                },
+                async move {
+                    let _ = stop_requested.await;
+                },
+            ),
+    );
+    all_started.await.expect("the tree started");
+    let _ = stop.send(());
+    // Well into the delay: not ready, and the tree still runs.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert!(grove_otp::application::is_stopping());
+    assert_eq!(log.lines(), ["start endpoint"]);
+    // After it, the tree stops in order.
+    let exit = application.await.expect("the application task");
+    assert_eq!(exit, ApplicationExit::Stopped(StopCause::Requested));
+    assert_eq!(log.lines(), ["start endpoint", "stop endpoint shutdown"]);
+}
