@@ -37,23 +37,30 @@ pub fn cache_hit(bare: bool, keys: u64, gets: usize) -> Result<f64, String> {
             for key in 0..keys {
                 cache.insert(key, key).await;
             }
-            let started = Instant::now();
-            for i in 0..gets as u64 {
-                black_box(cache.get(&(i % keys)).await);
-            }
-            Ok(nanos_per(started, gets))
+            let cache = &cache;
+            Ok(time_gets(keys, gets, |key| async move { cache.get(&key).await }).await)
         } else {
             let cache: Cache<u64, u64> = Cache::builder("bench-hit").max_capacity(keys * 2).build();
             for key in 0..keys {
                 cache.insert(key, key).await;
             }
-            let started = Instant::now();
-            for i in 0..gets as u64 {
-                black_box(cache.get(&(i % keys)).await);
-            }
-            Ok(nanos_per(started, gets))
+            let cache = &cache;
+            Ok(time_gets(keys, gets, |key| async move { cache.get(&key).await }).await)
         }
     })
+}
+
+/// Nanoseconds per `get`, cycling over `keys` keys.
+async fn time_gets<F, Fut>(keys: u64, gets: usize, get: F) -> f64
+where
+    F: Fn(u64) -> Fut,
+    Fut: std::future::Future<Output = Option<u64>>,
+{
+    let started = Instant::now();
+    for i in 0..gets as u64 {
+        black_box(get(i % keys).await);
+    }
+    nanos_per(started, gets)
 }
 
 /// Microseconds per herd: `callers` tasks at once ask for one missing key; the loader (which

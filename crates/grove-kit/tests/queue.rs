@@ -14,6 +14,16 @@ use proptest::prelude::*;
 use support::on_virtual_time;
 use tokio::time::Instant;
 
+/// The queue's running workers: the processes it spawned.
+fn workers_of(queue: grove_runtime::Pid) -> Vec<grove_runtime::Pid> {
+    grove_runtime::processes()
+        .into_iter()
+        .filter(|pid| {
+            grove_runtime::process_info(*pid).is_some_and(|info| info.parent == Some(queue))
+        })
+        .collect()
+}
+
 fn quick_retries(attempts: u32) -> RetryPolicy {
     RetryPolicy::exponential(Duration::from_millis(10), Duration::from_millis(100))
         .max_attempts(attempts)
@@ -168,13 +178,7 @@ fn a_killed_worker_loses_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         // Kill every running worker mid-job, as an operator or an OOM would.
-        let queue_pid = queue.pid();
-        let workers: Vec<_> = grove_runtime::processes()
-            .into_iter()
-            .filter(|pid| {
-                grove_runtime::process_info(*pid).is_some_and(|info| info.parent == Some(queue_pid))
-            })
-            .collect();
+        let workers = workers_of(queue.pid());
         assert_eq!(workers.len(), 4, "four jobs run at once by default");
         for worker in workers {
             grove_runtime::exit(worker, grove_runtime::ExitReason::Kill);
@@ -213,12 +217,7 @@ fn a_queue_stopped_by_its_supervisor_stops_its_running_workers() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
         let queue_pid = queue.pid();
-        let workers: Vec<_> = grove_runtime::processes()
-            .into_iter()
-            .filter(|pid| {
-                grove_runtime::process_info(*pid).is_some_and(|info| info.parent == Some(queue_pid))
-            })
-            .collect();
+        let workers = workers_of(queue_pid);
         assert_eq!(workers.len(), 3);
         tree.stop(grove_runtime::ExitReason::Shutdown)
             .await
