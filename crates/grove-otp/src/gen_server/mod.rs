@@ -336,16 +336,9 @@ impl<S: GenServer> Server<S> {
             server = %self.pid(),
             request = std::any::type_name::<S::Call>(),
         );
-        // Disabled (no subscriber wants it): no span to carry, nothing to instrument.
-        if span.is_disabled() {
-            return call::call(
-                self.addr,
-                |from| Envelope(Request::Call(request, from, None)),
-                timeout,
-            )
-            .await;
-        }
-        let parent = Some(Box::new(span.clone()));
+        // Carried to the server only when a subscriber records it; a disabled span costs one
+        // check per poll.
+        let parent = (!span.is_disabled()).then(|| Box::new(span.clone()));
         let outcome = call::call(
             self.addr,
             |from| Envelope(Request::Call(request, from, parent)),
