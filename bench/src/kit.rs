@@ -63,30 +63,48 @@ where
     nanos_per(started, gets)
 }
 
+/// The cache a herd fetches from: Grove's, or moka's alone.
+#[derive(Clone)]
+enum HerdCache {
+    Grove(Cache<u64, u64>),
+    Bare(moka::future::Cache<u64, u64>),
+}
+
+impl HerdCache {
+    async fn fetch(
+        &self,
+        key: u64,
+        loader: impl std::future::Future<Output = Result<u64, String>>,
+    ) -> bool {
+        match self {
+            HerdCache::Grove(cache) => cache.fetch(key, loader).await.is_ok(),
+            HerdCache::Bare(cache) => cache.try_get_with(key, loader).await.is_ok(),
+        }
+    }
+}
+
 /// Microseconds per herd: `callers` tasks at once ask for one missing key; the loader (which
 /// yields once, as an I/O call would) must run once per herd.
 pub fn cache_fetch(bare: bool, herds: u64, callers: usize) -> Result<f64, String> {
     runtime()?.block_on(async move {
         let loads = Arc::new(AtomicU64::new(0));
-        let grove_cache: Cache<u64, u64> = Cache::builder("bench-fetch").build();
-        let moka_cache: moka::future::Cache<u64, u64> = moka::future::Cache::new(u64::MAX);
+        let cache = if bare {
+            HerdCache::Bare(moka::future::Cache::new(u64::MAX))
+        } else {
+            HerdCache::Grove(Cache::builder("bench-fetch").build())
+        };
         let started = Instant::now();
         for key in 0..herds {
             let mut herd = Vec::with_capacity(callers);
             for _ in 0..callers {
-                let loads = loads.clone();
-                let (grove_cache, moka_cache) = (grove_cache.clone(), moka_cache.clone());
-                let loader = async move {
-                    loads.fetch_add(1, Ordering::Relaxed);
-                    tokio::task::yield_now().await;
-                    Ok::<u64, String>(key)
-                };
+                let (loads, cache) = (loads.clone(), cache.clone());
                 herd.push(tokio::spawn(async move {
-                    if bare {
-                        moka_cache.try_get_with(key, loader).await.is_ok()
-                    } else {
-                        grove_cache.fetch(key, loader).await.is_ok()
-                    }
+                    let loader = async {
+                        loads.fetch_add(1, Ordering::Relaxed);
+                        tokio::task::yield_now().await;
+                        Ok(key)
+                    };
+                    cache.fetch(key, loader).await
                 }));
             }
             for caller in herd {

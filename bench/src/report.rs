@@ -127,9 +127,19 @@ pub fn target_lines(targets: &[Target]) -> Vec<String> {
     lines
 }
 
-/// What each kit piece costs over the bare crate underneath: (metric, unit, Grove's median,
-/// the bare crate's, Grove's median over the bare one's for lower-is-better metrics).
-pub fn wrapper_costs(records: &[Record]) -> Vec<(&'static str, &'static str, f64, f64, f64)> {
+/// What a kit piece costs over the bare crate underneath it.
+pub struct WrapperCost {
+    pub metric: &'static str,
+    pub unit: &'static str,
+    /// The medians.
+    pub grove: f64,
+    pub bare: f64,
+    /// How many times worse Grove did (1: free).
+    pub cost: f64,
+}
+
+/// What each kit piece costs over the bare crate underneath.
+pub fn wrapper_costs(records: &[Record]) -> Vec<WrapperCost> {
     records
         .iter()
         .filter(|r| r.side == "grove" && is_kit_metric(r.metric))
@@ -141,7 +151,13 @@ pub fn wrapper_costs(records: &[Record]) -> Vec<(&'static str, &'static str, f64
                 Better::Lower => grove.median / bare.median,
                 Better::Higher => bare.median / grove.median,
             };
-            Some((grove.metric, grove.unit, grove.median, bare.median, cost))
+            Some(WrapperCost {
+                metric: grove.metric,
+                unit: grove.unit,
+                grove: grove.median,
+                bare: bare.median,
+                cost,
+            })
         })
         .collect()
 }
@@ -154,11 +170,14 @@ pub fn wrapper_lines(records: &[Record]) -> Vec<String> {
     }
     let mut lines =
         vec!["kit: each piece against the bare crate underneath (the wrapper's cost)".to_string()];
-    for (metric, unit, grove, bare, cost) in costs {
+    for c in costs {
         lines.push(format!(
-            "  {metric:<16} grove {} vs bare {} {unit}: {cost:.2}x",
-            human(grove),
-            human(bare)
+            "  {:<16} grove {} vs bare {} {}: {:.2}x",
+            c.metric,
+            human(c.grove),
+            human(c.bare),
+            c.unit,
+            c.cost
         ));
     }
     lines
@@ -417,12 +436,15 @@ fn markdown(results: &Results) -> String {
             md,
             "\n## Kit wrappers\n\nEach kit piece against the bare crate underneath it: moka for the cache, governor for the limiter, and the call without a breaker for the breaker. `cost` is Grove's median over the bare one (1.00: free).\n\n| metric | unit | grove | bare | cost |\n|---|---|---:|---:|---:|"
         );
-        for (metric, unit, grove, bare, cost) in costs {
+        for c in costs {
             let _ = writeln!(
                 md,
-                "| {metric} | {unit} | {} | {} | {cost:.2} |",
-                human(grove),
-                human(bare)
+                "| {} | {} | {} | {} | {:.2} |",
+                c.metric,
+                c.unit,
+                human(c.grove),
+                human(c.bare),
+                c.cost
             );
         }
     }

@@ -380,7 +380,7 @@ where
         self.inner
             .remove(key)
             .await
-            .filter(|slot| slot.live(Instant::now()))
+            .filter(|slot| slot.live_now())
             .map(|slot| slot.value.clone())
     }
 

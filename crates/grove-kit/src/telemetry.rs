@@ -188,22 +188,14 @@ mod otlp {
     impl Telemetry {
         /// Also exports spans to an OpenTelemetry collector, as service `service_name`.
         pub fn otlp(mut self, service_name: &str) -> Self {
-            self.otlp = Some(Otlp {
-                service: service_name.to_string(),
-                endpoint: None,
-                filter: "info,grove_otp=debug".to_string(),
-            });
+            self.otlp = Some(Otlp::new(service_name));
             self
         }
 
         /// The collector's OTLP/HTTP traces URL, such as `http://collector:4318/v1/traces`
         /// (implies [`otlp`](Self::otlp) as service `grove` if it was not called).
         pub fn otlp_endpoint(mut self, url: &str) -> Self {
-            let mut config = self.otlp.take().unwrap_or_else(|| Otlp {
-                service: "grove".to_string(),
-                endpoint: None,
-                filter: "info,grove_otp=debug".to_string(),
-            });
+            let mut config = self.otlp.take().unwrap_or_else(|| Otlp::new("grove"));
             config.endpoint = Some(url.to_string());
             self.otlp = Some(config);
             self
@@ -219,6 +211,15 @@ mod otlp {
     }
 
     impl Otlp {
+        /// Service `service`, the default endpoint and the default trace filter.
+        fn new(service: &str) -> Otlp {
+            Otlp {
+                service: service.to_string(),
+                endpoint: None,
+                filter: "info,grove_otp=debug".to_string(),
+            }
+        }
+
         /// The tracing layer that turns spans into OpenTelemetry spans, and the provider that
         /// batches and sends them.
         pub(super) fn layer<S>(
