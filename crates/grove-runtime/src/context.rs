@@ -162,7 +162,9 @@ impl<M: Send + 'static> Context<M> {
     /// it traps exits, in which case it receives [`Message::Exit`].
     pub fn exit(&self, pid: impl Into<Pid>, reason: ExitReason) {
         let pid = pid.into();
-        if let Some(cell) = table::lookup(pid) {
+        if !pid.is_local() {
+            crate::remote::exit(pid, self.pid(), reason);
+        } else if let Some(cell) = table::lookup(pid) {
             signal::deliver_exit(&*cell, self.pid(), reason, false);
         }
     }

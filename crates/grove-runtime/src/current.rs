@@ -86,3 +86,19 @@ fn with_current(f: impl FnOnce(&dyn crate::cell::AnyCell)) -> bool {
         None => false,
     }
 }
+
+/// Makes the calling process monitor `pid` (Erlang's `monitor/2`), for code that has no
+/// [`crate::Context`] at hand. `None`, doing nothing, outside processes.
+pub fn monitor(pid: impl Into<Pid>) -> Option<crate::pid::Ref> {
+    let me = self_pid().and_then(crate::table::lookup)?;
+    Some(crate::signal::monitor(&*me, pid.into(), &crate::table::Global))
+}
+
+/// Stops the calling process's monitor `reference` (without flushing a `Down` already
+/// received). True if it was still active; false outside processes.
+pub fn demonitor(reference: crate::pid::Ref) -> bool {
+    match self_pid().and_then(crate::table::lookup) {
+        Some(me) => crate::signal::demonitor(&*me, reference, &crate::table::Global),
+        None => false,
+    }
+}

@@ -53,7 +53,7 @@ mod timer;
 
 pub use cell::Status;
 pub use context::{Context, Recv, RecvMatch};
-pub use current::{exiting_reason, link, self_pid, unlink};
+pub use current::{demonitor, exiting_reason, link, monitor, self_pid, unlink};
 pub use exit::{ExitReason, IntoExitReason};
 pub use introspect::{
     mailbox_summary, process_info, processes, system_info, MailboxSummary, ProcessInfo, SystemInfo,

@@ -192,6 +192,14 @@ impl Pid {
         node_name_of(self.node)
     }
 
+    /// A small number that names the pid's node within this OS process: 0 for this node, the
+    /// same number for every pid of one other node (whatever its creation), and another number
+    /// for pids of an earlier life of this node. It is what [`Display`](fmt::Display) shows
+    /// first, and a cheap key for per-node state (the distribution layer's connections).
+    pub fn node_index(&self) -> u32 {
+        self.node
+    }
+
     /// The creation of the node at the time the process was spawned.
     pub fn creation(&self) -> u32 {
         self.creation

@@ -427,7 +427,9 @@ fn deliver<M: Send + 'static>(
 /// Sends an exit signal to `pid` from outside any process (the sender is `<0.0.0>`).
 /// Inside a process use [`Context::exit`]. `ExitReason::Kill` cannot be trapped.
 pub fn exit(pid: Pid, reason: ExitReason) {
-    if let Some(cell) = table::lookup(pid) {
+    if !pid.is_local() {
+        remote::exit(pid, Pid::new_local(0), reason);
+    } else if let Some(cell) = table::lookup(pid) {
         signal::deliver_exit(&*cell, Pid::new_local(0), reason, false);
     }
 }

@@ -127,6 +127,9 @@ pub(crate) fn link(me: &dyn AnyCell, other: Pid, lookup: &impl Lookup) {
         }
         control.rel().links.insert(other);
     }
+    if !other.is_local() && crate::remote::link(my_pid, other) {
+        return; // the distribution layer answers for the other side
+    }
     let linked = lookup.lookup(other).is_some_and(|cell| {
         let mut control = cell.shared().control.lock();
         if control.alive {
@@ -155,6 +158,10 @@ pub(crate) fn unlink(me: &dyn AnyCell, other: Pid, lookup: &impl Lookup) {
             rel.links.remove(&other);
         }
     }
+    if !other.is_local() {
+        crate::remote::unlink(my_pid, other);
+        return;
+    }
     if let Some(cell) = lookup.lookup(other) {
         let mut control = cell.shared().control.lock();
         if let Some(rel) = control.rel.as_mut() {
@@ -174,6 +181,9 @@ pub(crate) fn monitor(me: &dyn AnyCell, target: Pid, lookup: &impl Lookup) -> Re
         .rel()
         .monitoring
         .insert(reference, target);
+    if !target.is_local() && crate::remote::monitor(my_pid, target, reference) {
+        return reference;
+    }
     let watching = lookup.lookup(target).is_some_and(|cell| {
         let mut control = cell.shared().control.lock();
         if control.alive {
@@ -207,6 +217,10 @@ pub(crate) fn demonitor(me: &dyn AnyCell, reference: Ref, lookup: &impl Lookup) 
     let Some(target) = target else {
         return false;
     };
+    if !target.is_local() {
+        crate::remote::demonitor(my_pid, target, reference);
+        return true;
+    }
     if let Some(cell) = lookup.lookup(target) {
         let mut control = cell.shared().control.lock();
         if let Some(rel) = control.rel.as_mut() {
@@ -270,12 +284,15 @@ pub(crate) fn notify_departure(departure: Departure, reason: &ExitReason, lookup
         }
     }
     for (reference, watcher) in monitored_by {
-        if let Some(cell) = lookup.lookup(watcher) {
-            deliver_down(&*cell, reference, pid, reason.clone());
+        match lookup.lookup(watcher) {
+            Some(cell) => deliver_down(&*cell, reference, pid, reason.clone()),
+            None => crate::remote::down(watcher, reference, pid, reason),
         }
     }
     for (reference, target) in monitoring {
-        if let Some(cell) = lookup.lookup(target) {
+        if !target.is_local() {
+            crate::remote::demonitor(pid, target, reference);
+        } else if let Some(cell) = lookup.lookup(target) {
             let mut control = cell.shared().control.lock();
             if let Some(rel) = control.rel.as_mut() {
                 rel.monitored_by.remove(&reference);

@@ -25,9 +25,40 @@ pub(crate) enum Unanswered {
     Exited(ExitReason),
     /// Dropped by a live holder.
     Dropped,
+    /// Failed on purpose by a proxy (see [`ReplyTo::fail`]).
+    Failed(CallError),
 }
 
 type ReplySender<R> = oneshot::Sender<Result<R, Unanswered>>;
+
+/// Where a reply goes: the one-shot channel of a local caller, or a function (the distribution
+/// layer's, which sends the reply back over the wire).
+enum Sink<R> {
+    Channel(ReplySender<R>),
+    Function(Box<dyn FnOnce(Result<R, CallError>) + Send>),
+}
+
+impl<R> Sink<R> {
+    fn complete(self, outcome: Result<R, Unanswered>) -> bool {
+        match self {
+            Sink::Channel(tx) => tx.send(outcome).is_ok(),
+            Sink::Function(f) => {
+                f(outcome.map_err(Unanswered::into_call_error));
+                true
+            }
+        }
+    }
+}
+
+impl Unanswered {
+    fn into_call_error(self) -> CallError {
+        match self {
+            Unanswered::Exited(reason) => CallError::Exited(reason),
+            Unanswered::Dropped => CallError::NoReply,
+            Unanswered::Failed(error) => error,
+        }
+    }
+}
 
 /// Where a call's reply goes (OTP's `From`). A server answers with [`ReplyTo::reply`], at once in
 /// `handle_call` or later from anywhere (keep it in the state, hand it to another process).
@@ -38,40 +69,76 @@ type ReplySender<R> = oneshot::Sender<Result<R, Unanswered>>;
 /// server that needs to know who called (to monitor a caller it will answer much later) takes
 /// the pid as part of the request.
 pub struct ReplyTo<R: Send + 'static> {
-    tx: Option<ReplySender<R>>,
+    sink: Option<Sink<R>>,
 }
 
 impl<R: Send + 'static> ReplyTo<R> {
     pub(crate) fn new(tx: ReplySender<R>) -> Self {
-        ReplyTo { tx: Some(tx) }
+        ReplyTo {
+            sink: Some(Sink::Channel(tx)),
+        }
+    }
+
+    /// A reply handle that hands the call's outcome to `f`: the reply, or why there was none
+    /// ([`CallError::Exited`] with the server's reason, [`CallError::NoReply`]). For code that
+    /// builds requests by hand, as the distribution layer does to send a remote caller its
+    /// reply over the wire. `f` runs once, on whichever thread answers or drops the handle.
+    ///
+    /// ```
+    /// use grove_otp::gen_server::{CallError, ReplyTo};
+    /// let (tx, rx) = std::sync::mpsc::channel();
+    /// let from = ReplyTo::from_fn(move |outcome: Result<u32, CallError>| {
+    ///     let _ = tx.send(outcome);
+    /// });
+    /// from.reply(7);
+    /// assert_eq!(rx.recv().unwrap(), Ok(7));
+    /// ```
+    pub fn from_fn(f: impl FnOnce(Result<R, CallError>) + Send + 'static) -> Self {
+        ReplyTo {
+            sink: Some(Sink::Function(Box::new(f))),
+        }
     }
 
     /// Sends the reply. Returns false if the caller is no longer waiting (it timed out or
     /// exited); the reply is then dropped.
     pub fn reply(mut self, reply: R) -> bool {
-        match self.tx.take() {
-            Some(tx) => tx.send(Ok(reply)).is_ok(),
+        match self.sink.take() {
+            Some(sink) => sink.complete(Ok(reply)),
             None => false,
         }
     }
 
-    /// False once the caller has stopped waiting (timed out, gave up, exited).
+    /// Fails the call with `error` instead of replying. For a proxy that could not get an
+    /// answer: the distribution layer fails a remote call with `Exited(noconnection)` when the
+    /// server's node is lost, and with what the server's node reported otherwise.
+    pub fn fail(mut self, error: CallError) {
+        if let Some(sink) = self.sink.take() {
+            sink.complete(Err(Unanswered::Failed(error)));
+        }
+    }
+
+    /// False once the caller has stopped waiting (timed out, gave up, exited). A handle made
+    /// with [`ReplyTo::from_fn`] cannot tell, and stays true until answered.
     pub fn is_waiting(&self) -> bool {
-        self.tx.as_ref().is_some_and(|tx| !tx.is_closed())
+        match &self.sink {
+            Some(Sink::Channel(tx)) => !tx.is_closed(),
+            Some(Sink::Function(_)) => true,
+            None => false,
+        }
     }
 }
 
 impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
-        let Some(tx) = self.tx.take() else { return };
+        let Some(sink) = self.sink.take() else { return };
         if let Some(reason) = grove_runtime::exiting_reason() {
-            let _ = tx.send(Err(Unanswered::Exited(reason)));
+            sink.complete(Err(Unanswered::Exited(reason)));
             return;
         }
         // Dropped inside a server callback: whether the server is stopping is known only when
         // the callback returns, so leave the verdict to the server's loop.
         let fail = move |why: Unanswered| {
-            let _ = tx.send(Err(why));
+            sink.complete(Err(why));
         };
         if let Err(fail) = park(Box::new(fail)) {
             fail(Unanswered::Dropped);
@@ -233,6 +300,10 @@ pub enum CallError {
     /// The pid is a process of another type than the server the call was made for.
     #[error("{0} is not a server of this type; check where the pid came from")]
     WrongType(Pid),
+    /// The server's node could not take the request or the caller could not read the reply
+    /// (a type not registered for distribution on one side, or registered differently).
+    #[error("the server's node refused the call: {0}; register the server's types under the same names on every node")]
+    Refused(String),
 }
 
 impl CallError {
@@ -284,8 +355,5 @@ where
         Ok(Err(_)) => Err(Unanswered::Dropped),
         Err(_) => return Err(CallError::Timeout(timeout)),
     };
-    outcome.map_err(|why| match why {
-        Unanswered::Exited(reason) => CallError::Exited(reason),
-        Unanswered::Dropped => CallError::NoReply,
-    })
+    outcome.map_err(Unanswered::into_call_error)
 }

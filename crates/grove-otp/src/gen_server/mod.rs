@@ -209,6 +209,40 @@ impl<S: GenServer> Envelope<S> {
     fn info(info: S::Info) -> Self {
         Envelope(Request::Info(info))
     }
+
+    /// Takes the envelope apart, for code that carries requests by hand: the distribution layer
+    /// turns a request to a server on another node into bytes this way.
+    pub fn into_request(self) -> ServerRequest<S> {
+        match self.0 {
+            Request::Call(request, from, _) => ServerRequest::Call(request, from),
+            Request::Cast(request) => ServerRequest::Cast(request),
+            Request::Info(info) => ServerRequest::Info(info),
+            Request::Stop(reason) => ServerRequest::Stop(*reason),
+        }
+    }
+
+    /// Builds an envelope from its parts: what [`Envelope::into_request`] took apart.
+    pub fn from_request(request: ServerRequest<S>) -> Self {
+        Envelope(match request {
+            ServerRequest::Call(request, from) => Request::Call(request, from, None),
+            ServerRequest::Cast(request) => Request::Cast(request),
+            ServerRequest::Info(info) => Request::Info(info),
+            ServerRequest::Stop(reason) => Request::Stop(Box::new(reason)),
+        })
+    }
+}
+
+/// What an [`Envelope`] carries, taken apart. [`Server`]'s methods build these; only code that
+/// carries requests between nodes needs to see them.
+pub enum ServerRequest<S: GenServer> {
+    /// A call and where its reply goes.
+    Call(S::Call, ReplyTo<S::Reply>),
+    /// A cast.
+    Cast(S::Cast),
+    /// A message for `handle_info`.
+    Info(S::Info),
+    /// Stop with this reason (what [`Server::stop`] sends).
+    Stop(ExitReason),
 }
 
 /// A handle on a running server: `Copy`, typed by the server's state type, the size of a pid.

@@ -1,0 +1,410 @@
+//! How a node is set up: [`NodeBuilder`], its defaults, and the errors of starting one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use grove_otp::gen_server::GenServer;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::discovery::Discovery;
+use crate::types::{Registry, RegistryError};
+
+/// How the bytes between nodes travel.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    /// Mutual TLS (rustls, TLS 1.3): each node proves its certificate was signed by the
+    /// cluster's CA, and everything is encrypted. The default to aim for.
+    Tls(TlsFiles),
+    /// Plain TCP, unencrypted. Nodes still authenticate with the cluster secret, but anyone on
+    /// the network can read (and, with effort, alter) the traffic: only for trusted networks,
+    /// as distributed Erlang assumes. Chosen with [`NodeBuilder::insecure_plaintext`].
+    Plaintext,
+}
+
+/// Where a node's TLS material is: PEM files of the CA that signs every node's certificate, this
+/// node's certificate (chain), and its private key. `grove-node certs` makes a development set.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    /// The CA certificate(s) peers' certificates must chain to.
+    pub ca: PathBuf,
+    /// This node's certificate chain.
+    pub cert: PathBuf,
+    /// This node's private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl TlsFiles {
+    /// The files `grove-node certs --out dir` writes: `dir/ca.pem`, `dir/node.pem` and
+    /// `dir/node-key.pem`.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> TlsFiles {
+        let dir = dir.into();
+        TlsFiles {
+            ca: dir.join("ca.pem"),
+            cert: dir.join("node.pem"),
+            key: dir.join("node-key.pem"),
+        }
+    }
+}
+
+/// Why a node did not start, or an operation on it failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The name is not `name@host`.
+    #[error("{0:?} is not a node name: use name@host, e.g. app@10.0.0.5 or app@app-0.app.default.svc")]
+    BadName(String),
+    /// No cluster secret was given.
+    #[error("no cluster secret: set one with NodeBuilder::secret (the same on every node, e.g. from an environment variable); nodes never talk unauthenticated")]
+    NoSecret,
+    /// Neither TLS nor plaintext was chosen.
+    #[error("no transport chosen: configure TLS with NodeBuilder::tls (grove-node certs makes development certificates), or opt out of encryption on a trusted network with NodeBuilder::insecure_plaintext")]
+    NoTransport,
+    /// The TLS files could not be loaded.
+    #[error("TLS setup failed: {0}")]
+    Tls(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}; pick another port or stop what holds it")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A node already runs in this OS process.
+    #[error("a node is already running in this process ({0}); there is one node per OS process, as in Erlang")]
+    AlreadyStarted(String),
+    /// A type was registered wrongly.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// There is no tokio runtime to run the node's tasks.
+    #[error("no tokio runtime: start the node from inside grove::run or #[tokio::main]")]
+    NoRuntime,
+    /// A connection attempt failed.
+    #[error("could not connect to {peer}: {reason}")]
+    Connect {
+        /// The node or address.
+        peer: String,
+        /// Why.
+        reason: String,
+    },
+    /// The node is not connected and could not be reached.
+    #[error("node {0} is not reachable (noconnection)")]
+    NoConnection(String),
+    /// The node did not answer in time.
+    #[error("node {0} did not answer within {1:?}")]
+    Timeout(String, Duration),
+    /// No node runs in this process.
+    #[error("distribution is not running: start a node with NodeBuilder::start")]
+    NotStarted,
+}
+
+/// Everything a node runs with (the builder's result).
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) name: String,
+    pub(crate) listen: SocketAddr,
+    pub(crate) advertise: Option<String>,
+    pub(crate) secret: Vec<u8>,
+    pub(crate) transport: Transport,
+    pub(crate) heartbeat_interval: Duration,
+    pub(crate) heartbeat_timeout: Duration,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) max_queue_bytes: usize,
+    pub(crate) max_message_bytes: usize,
+    pub(crate) max_handshakes: usize,
+    pub(crate) mesh: bool,
+    pub(crate) default_port: u16,
+    pub(crate) discovery: Vec<Discovery>,
+    pub(crate) reconnect_interval: Duration,
+}
+
+/// Sets up this OS process's node and starts it.
+///
+/// ```no_run
+/// use grove_node::{NodeBuilder, TlsFiles};
+/// # async fn start() -> Result<(), grove_node::NodeError> {
+/// let node = NodeBuilder::new("app@10.0.0.5")
+///     .listen("0.0.0.0:4370".parse().unwrap())
+///     .secret(std::env::var("GROVE_SECRET").unwrap_or_default())
+///     .tls(TlsFiles::in_dir("/etc/grove/tls"))
+///     .static_peers(["10.0.0.6:4370", "10.0.0.7:4370"])
+///     .start()
+///     .await?;
+/// println!("{} is up", node.name());
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct NodeBuilder {
+    name: String,
+    listen: SocketAddr,
+    advertise: Option<String>,
+    secret: Option<Vec<u8>>,
+    transport: Option<Transport>,
+    heartbeat_interval: Duration,
+    heartbeat_timeout: Duration,
+    handshake_timeout: Duration,
+    connect_timeout: Duration,
+    max_queue_bytes: usize,
+    max_message_bytes: usize,
+    max_handshakes: usize,
+    mesh: bool,
+    default_port: u16,
+    discovery: Vec<Discovery>,
+    reconnect_interval: Duration,
+    pub(crate) registry: Registry,
+}
+
+/// The port a node listens on unless told otherwise, and the one it tries for a peer whose
+/// address it has not learned (Erlang's nodes find each other's ports through epmd; Grove nodes
+/// share one port instead, or learn addresses from discovery and from each other).
+pub const DEFAULT_PORT: u16 = 4370;
+
+impl NodeBuilder {
+    /// A node named `name` (`name@host`), listening on all interfaces on [`DEFAULT_PORT`].
+    pub fn new(name: impl Into<String>) -> NodeBuilder {
+        NodeBuilder {
+            name: name.into(),
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PORT)),
+            advertise: None,
+            secret: None,
+            transport: None,
+            heartbeat_interval: Duration::from_millis(400),
+            heartbeat_timeout: Duration::from_millis(1500),
+            handshake_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(3),
+            max_queue_bytes: 64 << 20,
+            max_message_bytes: 64 << 20,
+            max_handshakes: 64,
+            mesh: true,
+            default_port: DEFAULT_PORT,
+            discovery: Vec::new(),
+            reconnect_interval: Duration::from_secs(1),
+            registry: Registry::default(),
+        }
+    }
+
+    /// Where to listen (port 0 picks a free one; see [`crate::Node::listen_addr`]).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// The `host:port` other nodes should use to reach this one, when the listen address is not
+    /// it (listening on 0.0.0.0, behind NAT). By default, the listen address, or the host of
+    /// the node's name with the listen port when listening on all interfaces.
+    pub fn advertise(mut self, addr: impl Into<String>) -> Self {
+        self.advertise = Some(addr.into());
+        self
+    }
+
+    /// The cluster secret every node shares (Erlang's cookie). Nodes prove they know it without
+    /// sending it; a node that does not is refused. Use a long random value.
+    pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.secret = Some(secret.as_ref().to_vec());
+        self
+    }
+
+    /// Encrypts and authenticates connections with mutual TLS.
+    pub fn tls(mut self, files: TlsFiles) -> Self {
+        self.transport = Some(Transport::Tls(files));
+        self
+    }
+
+    /// Sends everything unencrypted (nodes still authenticate with the secret). Only for
+    /// trusted networks; there is no default, so this is always an explicit choice.
+    pub fn insecure_plaintext(mut self) -> Self {
+        self.transport = Some(Transport::Plaintext);
+        self
+    }
+
+    /// How often a quiet connection sends a heartbeat, and how long without any bytes from a
+    /// peer before it is declared down (`noconnection`). Defaults: 400 ms and 1.5 s, so a hung
+    /// or partitioned node is noticed within 2 s. A killed node is noticed at once.
+    pub fn heartbeat(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.heartbeat_interval = interval.max(Duration::from_millis(10));
+        self.heartbeat_timeout = timeout.max(self.heartbeat_interval * 2);
+        self
+    }
+
+    /// How long a connection attempt and its handshake may take.
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The most bytes queued for one peer. Past it, messages to that peer are dropped and
+    /// counted (signals are not: past twice this, the connection is closed). Default 64 MiB.
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.max_queue_bytes = bytes.max(1 << 16);
+        self
+    }
+
+    /// The largest message this node accepts from a peer; a larger one closes the connection
+    /// as a protocol violation. Default 64 MiB.
+    pub fn max_message_bytes(mut self, bytes: usize) -> Self {
+        self.max_message_bytes = bytes;
+        self
+    }
+
+    /// The most handshakes under way at once; connections beyond it are refused (and counted)
+    /// at once, so a flood of connections cannot exhaust the node. Default 64.
+    pub fn max_handshakes(mut self, handshakes: usize) -> Self {
+        self.max_handshakes = handshakes.max(1);
+        self
+    }
+
+    /// Whether this node connects to the peers its peers know (a full mesh, Erlang's default).
+    pub fn mesh(mut self, mesh: bool) -> Self {
+        self.mesh = mesh;
+        self
+    }
+
+    /// The port tried for a node whose address was never learned. Default [`DEFAULT_PORT`].
+    pub fn default_port(mut self, port: u16) -> Self {
+        self.default_port = port;
+        self
+    }
+
+    /// Connects to these `host:port` addresses and keeps reconnecting while they are down
+    /// (libcluster's static list).
+    pub fn static_peers<I, A>(mut self, addrs: I) -> Self
+    where
+        I: IntoIterator<Item = A>,
+        A: Into<String>,
+    {
+        let addrs: Vec<String> = addrs.into_iter().map(Into::into).collect();
+        if !addrs.is_empty() {
+            self.discovery.push(Discovery::fixed(addrs));
+        }
+        self
+    }
+
+    /// Finds peers through DNS and keeps polling (libcluster's DNS strategies).
+    pub fn discovery(mut self, discovery: Discovery) -> Self {
+        self.discovery.push(discovery);
+        self
+    }
+
+    /// How often discovery runs and unreachable peers are retried. Default 1 s.
+    pub fn reconnect_interval(mut self, interval: Duration) -> Self {
+        self.reconnect_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Lets messages of type `M` travel between nodes under `name`. Register the same type
+    /// under the same name on every node.
+    pub fn message<M>(mut self, name: &str) -> Self
+    where
+        M: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.registry.message::<M>(name);
+        self
+    }
+
+    /// Lets calls, casts and messages to `GenServer`s of type `S` travel between nodes under
+    /// `name`: `Server::<S>::call` then works on a server of another node as on a local one.
+    pub fn server<S>(mut self, name: &str) -> Self
+    where
+        S: GenServer,
+        S::Call: Serialize + DeserializeOwned,
+        S::Reply: Serialize + DeserializeOwned,
+        S::Cast: Serialize + DeserializeOwned,
+        S::Info: Serialize + DeserializeOwned,
+    {
+        self.registry.server::<S>(name);
+        self
+    }
+
+    /// Lets peers spawn processes of kind `name` on this node with [`crate::spawn`]: `start`
+    /// receives the decoded arguments and returns the new process's pid. Only registered kinds
+    /// can be spawned remotely; no other code runs because a peer asked.
+    pub fn spawnable<A, F, P, E>(mut self, name: &str, start: F) -> Self
+    where
+        A: DeserializeOwned + 'static,
+        F: Fn(A) -> Result<P, E> + Send + Sync + 'static,
+        P: Into<grove_runtime::Pid>,
+        E: std::fmt::Display,
+    {
+        let kind = name.to_string();
+        let spawn = move |args: &[u8]| -> Result<grove_runtime::Pid, String> {
+            let args: A = postcard::from_bytes(args).map_err(|error| {
+                format!("the arguments for {kind} did not decode: {error}")
+            })?;
+            start(args).map(Into::into).map_err(|error| error.to_string())
+        };
+        self.registry
+            .spawnable(name, std::sync::Arc::new(spawn));
+        self
+    }
+
+    /// Checks the settings and returns what the node runs with.
+    pub(crate) fn into_config(self) -> Result<(Config, Registry), NodeError> {
+        if !crate::handshake::valid_node_name(&self.name) {
+            return Err(NodeError::BadName(self.name));
+        }
+        let secret = self.secret.filter(|s| !s.is_empty()).ok_or(NodeError::NoSecret)?;
+        let transport = self.transport.ok_or(NodeError::NoTransport)?;
+        self.registry.check()?;
+        Ok((
+            Config {
+                name: self.name,
+                listen: self.listen,
+                advertise: self.advertise,
+                secret,
+                transport,
+                heartbeat_interval: self.heartbeat_interval,
+                heartbeat_timeout: self.heartbeat_timeout,
+                handshake_timeout: self.handshake_timeout,
+                connect_timeout: self.connect_timeout,
+                max_queue_bytes: self.max_queue_bytes,
+                max_message_bytes: self.max_message_bytes,
+                max_handshakes: self.max_handshakes,
+                mesh: self.mesh,
+                default_port: self.default_port,
+                discovery: self.discovery,
+                reconnect_interval: self.reconnect_interval,
+            },
+            self.registry,
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_needs_a_name_a_secret_and_an_explicit_transport() {
+        assert!(matches!(
+            NodeBuilder::new("nohost").into_config(),
+            Err(NodeError::BadName(_))
+        ));
+        assert!(matches!(
+            NodeBuilder::new("a@host").into_config(),
+            Err(NodeError::NoSecret)
+        ));
+        assert!(matches!(
+            NodeBuilder::new("a@host").secret("s").into_config(),
+            Err(NodeError::NoTransport)
+        ));
+        assert!(NodeBuilder::new("a@host")
+            .secret("s")
+            .insecure_plaintext()
+            .into_config()
+            .is_ok());
+    }
+
+    #[test]
+    fn the_default_heartbeat_notices_a_hung_node_within_two_seconds() {
+        let (config, _) = NodeBuilder::new("a@host")
+            .secret("s")
+            .insecure_plaintext()
+            .into_config()
+            .unwrap();
+        // The check runs every half interval, so detection takes at most timeout + interval/2.
+        assert!(config.heartbeat_timeout + config.heartbeat_interval / 2 < Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,481 @@
+//! The async shell around a connection: accepting and dialing, TLS, driving the sans-IO
+//! handshake, and then three tasks per connection: a reader that decodes frames and hands them
+//! to the dispatcher, a writer that drains the outbound queue in batches, and a ticker that
+//! sends heartbeats and declares the peer down when it goes quiet or stops reading.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::config::NodeError;
+use crate::dispatch::Dispatcher;
+use crate::frame::{FrameDecoder, Kind, MAX_FRAME, MAX_HANDSHAKE_FRAME};
+use crate::handshake::{Handshake, HandshakeError, PeerInfo, Role, Step};
+use crate::node::{Decision, NodeInner, REFUSE_DUPLICATE, REFUSE_SIMULTANEOUS};
+use crate::outbound::Queued;
+use crate::session::{Phase, Session};
+
+/// Why a connection attempt or an incoming connection failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    #[error("the handshake did not finish within {0:?}")]
+    Timeout(Duration),
+    #[error("the node at this address is {found}, not {expected}")]
+    WrongPeer { expected: String, found: String },
+    #[error("the peer closed the connection during the handshake")]
+    Closed,
+    #[error("{0}")]
+    Frame(#[from] crate::frame::FrameError),
+    /// Not an error: the peer is connected through another connection.
+    #[error("already connected")]
+    AlreadyConnected(Arc<str>),
+}
+
+/// Reads and writes whole handshake frames.
+struct HandshakeIo<S> {
+    stream: S,
+    buf: BytesMut,
+    decoder: FrameDecoder,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> HandshakeIo<S> {
+    fn new(stream: S) -> Self {
+        HandshakeIo {
+            stream,
+            buf: BytesMut::with_capacity(4096),
+            decoder: FrameDecoder::new(MAX_HANDSHAKE_FRAME),
+        }
+    }
+
+    async fn send(&mut self, frame: &[u8]) -> Result<(), ConnectError> {
+        if !frame.is_empty() {
+            self.stream.write_all(frame).await?;
+            self.stream.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// The body (after the kind byte) of the next handshake frame.
+    async fn receive(&mut self) -> Result<BytesMut, ConnectError> {
+        loop {
+            if let Some(mut body) = self.decoder.decode(&mut self.buf)? {
+                if body[0] != Kind::Handshake as u8 {
+                    return Err(HandshakeError::Garbage(format!(
+                        "a frame of kind {} before the handshake finished",
+                        body[0]
+                    ))
+                    .into());
+                }
+                let _ = body.split_to(1);
+                return Ok(body);
+            }
+            if self.stream.read_buf(&mut self.buf).await? == 0 {
+                return Err(ConnectError::Closed);
+            }
+        }
+    }
+}
+
+fn nonce() -> [u8; 32] {
+    rand::random()
+}
+
+/// Accepts connections for the life of the node. Each handshake runs in its own task, at most
+/// `max_handshakes` at once; beyond that a connection is closed at once, logged and counted.
+pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
+    loop {
+        let (stream, addr) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, say: back off rather than spin.
+                tracing::warn!(%error, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = node.handshakes.clone().try_acquire_owned() else {
+            let refused = node
+                .stats
+                .connections_refused_flood
+                .fetch_add(1, Ordering::Relaxed)
+                + 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(%addr, refused, "connection refused: too many handshakes under way (a flood?)");
+            }
+            drop(stream);
+            continue;
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            let limit = node.config.handshake_timeout;
+            let outcome = tokio::time::timeout(limit, accept(node.clone(), stream)).await;
+            drop(permit);
+            let error = match outcome {
+                Ok(Ok(())) => return,
+                Ok(Err(error)) => error,
+                Err(_) => ConnectError::Timeout(limit),
+            };
+            node.stats.handshakes_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%addr, %error, "incoming connection refused");
+        });
+    }
+}
+
+async fn accept(node: Arc<NodeInner>, stream: TcpStream) -> Result<(), ConnectError> {
+    stream.set_nodelay(true)?;
+    match &node.tls {
+        Some(tls) => {
+            let stream = tls
+                .acceptor
+                .accept(stream)
+                .await
+                .map_err(|error| ConnectError::Tls(error.to_string()))?;
+            accept_handshake(node, stream).await
+        }
+        None => accept_handshake(node, stream).await,
+    }
+}
+
+async fn accept_handshake<S>(node: Arc<NodeInner>, stream: S) -> Result<(), ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut io = HandshakeIo::new(stream);
+    let (mut handshake, hello) =
+        Handshake::start(Role::Acceptor, node.identity(), &node.config.secret, nonce());
+    io.send(&hello).await?;
+    loop {
+        let body = io.receive().await?;
+        match handshake.receive(&body)? {
+            Step::Send(frame) => io.send(&frame).await?,
+            Step::Established(_) => unreachable!("only an initiator is established by a frame"),
+            Step::Decide(peer) => {
+                return match node.decide_incoming(&peer) {
+                    Decision::Refuse(reason) => {
+                        io.send(&handshake.refuse(reason)).await?;
+                        Ok(())
+                    }
+                    Decision::Accept(session) => {
+                        if let Err(error) = io.send(&handshake.accept()).await {
+                            node.close_session(&session, format!("handshake failed: {error}"));
+                            return Err(error);
+                        }
+                        go_live(&node, &session, peer, io.stream, io.buf);
+                        Ok(())
+                    }
+                };
+            }
+        }
+    }
+}
+
+/// Connects to a node by name, for a session created on first use. On failure the session
+/// closes, and everything queued or linked over it learns `noconnection`.
+pub(crate) async fn connect_named(node: Arc<NodeInner>, session: Arc<Session>) {
+    let addr = node.address_of(&session.peer_name);
+    let expected = session.peer_name.clone();
+    match dial(&node, &addr, Some(session.clone())).await {
+        Ok(_) => {}
+        Err(ConnectError::AlreadyConnected(_)) => {}
+        Err(error) => {
+            node.close_session(&session, format!("{addr}: {error}"));
+            tracing::debug!(peer = %expected, %addr, %error, "connection attempt failed");
+        }
+    }
+}
+
+/// Connects to whatever node listens at `addr` (discovery, `Node::connect`); returns its name.
+pub(crate) async fn connect_addr(node: Arc<NodeInner>, addr: String) -> Result<Arc<str>, NodeError> {
+    match dial(&node, &addr, None).await {
+        Ok(name) | Err(ConnectError::AlreadyConnected(name)) => Ok(name),
+        Err(error) => Err(NodeError::Connect {
+            peer: addr,
+            reason: error.to_string(),
+        }),
+    }
+}
+
+/// Dials `addr` and runs the initiator's handshake, within the connect and handshake limits.
+async fn dial(
+    node: &Arc<NodeInner>,
+    addr: &str,
+    session: Option<Arc<Session>>,
+) -> Result<Arc<str>, ConnectError> {
+    let connect_limit = node.config.connect_timeout;
+    let stream = tokio::time::timeout(connect_limit, TcpStream::connect(addr))
+        .await
+        .map_err(|_| ConnectError::Timeout(connect_limit))??;
+    stream.set_nodelay(true)?;
+    let limit = node.config.handshake_timeout;
+    let run = async {
+        match &node.tls {
+            Some(tls) => {
+                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|error| ConnectError::Tls(format!("{host}: {error}")))?;
+                let stream = tls
+                    .connector
+                    .connect(server_name, stream)
+                    .await
+                    .map_err(|error| ConnectError::Tls(error.to_string()))?;
+                initiate(node, stream, session).await
+            }
+            None => initiate(node, stream, session).await,
+        }
+    };
+    match tokio::time::timeout(limit, run).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(ConnectError::Timeout(limit)),
+    }
+}
+
+async fn initiate<S>(
+    node: &Arc<NodeInner>,
+    stream: S,
+    session: Option<Arc<Session>>,
+) -> Result<Arc<str>, ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut io = HandshakeIo::new(stream);
+    let (mut handshake, hello) =
+        Handshake::start(Role::Initiator, node.identity(), &node.config.secret, nonce());
+    io.send(&hello).await?;
+    // The peer's hello: now its name is known, check it is the one wanted (or claim a session
+    // for it) before proving anything.
+    let body = io.receive().await?;
+    let proof = match handshake.receive(&body)? {
+        Step::Send(proof) => proof,
+        _ => return Err(HandshakeError::OutOfOrder("expected a hello").into()),
+    };
+    let peer_name = handshake
+        .peer()
+        .map(|peer| peer.clone())
+        .ok_or(HandshakeError::OutOfOrder("expected a hello"))?;
+    let session = match session {
+        Some(session) => {
+            if *session.peer_name != *peer_name.name {
+                return Err(ConnectError::WrongPeer {
+                    expected: session.peer_name.to_string(),
+                    found: peer_name.name,
+                });
+            }
+            session
+        }
+        None => match node.claim_outgoing(&peer_name) {
+            Some(session) => session,
+            None => return Err(ConnectError::AlreadyConnected(Arc::from(peer_name.name))),
+        },
+    };
+    let outcome = async {
+        io.send(&proof).await?;
+        loop {
+            let body = io.receive().await?;
+            match handshake.receive(&body)? {
+                Step::Send(frame) => io.send(&frame).await?,
+                Step::Established(peer) => return Ok(peer),
+                Step::Decide(_) => unreachable!("only an acceptor decides"),
+            }
+        }
+    }
+    .await;
+    match outcome {
+        Ok(peer) => {
+            go_live(node, &session, peer, io.stream, io.buf);
+            Ok(session.peer_name.clone())
+        }
+        Err(ConnectError::Handshake(HandshakeError::Refused(reason)))
+            if reason == REFUSE_DUPLICATE || reason == REFUSE_SIMULTANEOUS =>
+        {
+            // The peer keeps another connection with us (its own, or one it just accepted):
+            // this session comes up through that one.
+            let within = node.config.handshake_timeout;
+            if crate::node::session_up(&session, within).await.is_err() {
+                node.close_session(&session, format!("the peer said {reason:?} but no connection came up"));
+            }
+            Err(ConnectError::AlreadyConnected(session.peer_name.clone()))
+        }
+        Err(error) => {
+            node.close_session(&session, format!("handshake failed: {error}"));
+            Err(error)
+        }
+    }
+}
+
+/// The handshake is done: start the reader, writer and ticker of `session` on `stream`.
+fn go_live<S>(node: &Arc<NodeInner>, session: &Arc<Session>, peer: PeerInfo, stream: S, read: BytesMut)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    if !session.set_up(peer.clone()) {
+        return; // closed meanwhile; dropping the stream closes the socket
+    }
+    let (reader, writer) = tokio::io::split(stream);
+    let reader = tokio::spawn(read_loop(node.clone(), session.clone(), reader, read));
+    let writer = tokio::spawn(write_loop(node.clone(), session.clone(), writer));
+    let ticker = tokio::spawn(tick_loop(node.clone(), session.clone()));
+    for task in [reader, writer, ticker] {
+        session.add_task(task.abort_handle());
+    }
+    node.session_up(session, &peer);
+    if node.config.mesh {
+        session.signal(
+            None,
+            &crate::protocol::Control::Peers {
+                nodes: node.known_peers(),
+            },
+        );
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    node: Arc<NodeInner>,
+    session: Arc<Session>,
+    mut reader: R,
+    mut buf: BytesMut,
+) {
+    let mut decoder = FrameDecoder::new(MAX_FRAME);
+    let mut dispatcher = Dispatcher::new(node.clone(), session.clone());
+    let why = loop {
+        let mut broken = None;
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(body)) => {
+                    if let Err(error) = dispatcher.frame(body) {
+                        broken = Some(error);
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(error) => {
+                    broken = Some(error);
+                    break;
+                }
+            }
+        }
+        if let Some(error) = broken {
+            node.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+            break format!("protocol violation: {error}");
+        }
+        if buf.capacity() - buf.len() < 16 * 1024 {
+            buf.reserve(64 * 1024);
+        }
+        match reader.read_buf(&mut buf).await {
+            Ok(0) => break "the peer closed the connection".to_string(),
+            Ok(_) => session.last_read.store(session.now_ms(), Ordering::Relaxed),
+            Err(error) => break format!("read failed: {error}"),
+        }
+    };
+    node.close_session(&session, why);
+}
+
+async fn write_loop<W: AsyncWrite + Unpin>(node: Arc<NodeInner>, session: Arc<Session>, mut writer: W) {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    let why = loop {
+        {
+            let mut out = session.out.lock();
+            if out.is_closed() {
+                return;
+            }
+            out.take_batch(&mut batch);
+        }
+        if batch.is_empty() {
+            session.wake.notified().await;
+            continue;
+        }
+        // `writing_since` is the time of the last progress while a write is under way (0 when
+        // idle): the ticker closes a connection whose peer stops reading for too long.
+        session
+            .writing_since
+            .store(session.now_ms().max(1), Ordering::Relaxed);
+        let mut written = 0;
+        let mut failed = None;
+        while written < batch.len() {
+            match writer.write(&batch[written..]).await {
+                Ok(0) => {
+                    failed = Some("the connection stopped taking bytes".to_string());
+                    break;
+                }
+                Ok(n) => {
+                    written += n;
+                    session
+                        .writing_since
+                        .store(session.now_ms().max(1), Ordering::Relaxed);
+                }
+                Err(error) => {
+                    failed = Some(format!("write failed: {error}"));
+                    break;
+                }
+            }
+        }
+        if failed.is_none() {
+            if let Err(error) = writer.flush().await {
+                failed = Some(format!("write failed: {error}"));
+            }
+        }
+        session.writing_since.store(0, Ordering::Relaxed);
+        if let Some(why) = failed {
+            break why;
+        }
+        session.last_write.store(session.now_ms(), Ordering::Relaxed);
+        batch.clear();
+        if batch.capacity() > 4 << 20 {
+            batch = Vec::with_capacity(64 * 1024);
+        }
+    };
+    node.close_session(&session, why);
+}
+
+async fn tick_loop(node: Arc<NodeInner>, session: Arc<Session>) {
+    let interval = node.config.heartbeat_interval;
+    let timeout = node.config.heartbeat_timeout.as_millis() as u64;
+    let mut ticker = tokio::time::interval((interval / 2).max(Duration::from_millis(5)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let now = session.now_ms();
+        let quiet = now.saturating_sub(session.last_read.load(Ordering::Relaxed));
+        if quiet > timeout {
+            node.stats.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
+            node.close_session(
+                &session,
+                format!("nothing heard for {quiet} ms (heartbeat timeout): the node is hung, partitioned or overloaded"),
+            );
+            return;
+        }
+        let writing = session.writing_since.load(Ordering::Relaxed);
+        if writing != 0 && now.saturating_sub(writing) > timeout {
+            node.close_session(
+                &session,
+                format!("the peer has not read for {} ms", now - writing),
+            );
+            return;
+        }
+        if now.saturating_sub(session.last_write.load(Ordering::Relaxed))
+            >= interval.as_millis() as u64
+        {
+            let queued = session
+                .out
+                .lock()
+                .append(None, Kind::Heartbeat, true, |_| Ok::<(), ()>(()))
+                .unwrap_or(Queued::Busy);
+            if queued == Queued::Wake {
+                session.wake.notify_one();
+            }
+        }
+        if matches!(session.phase(), Phase::Closed) {
+            return;
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! What a connection does with each frame that arrives: deliver messages, answer calls, apply
+//! signals, serve requests. Bad content (an unknown type, a payload that does not decode, a
+//! process of another type) is refused, logged and counted, and the connection carries on; only
+//! a broken frame structure ends it, since after that frame boundaries cannot be trusted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use bytes::{Buf, BytesMut};
+use grove_runtime::remote as rt;
+use grove_runtime::{ExitReason, Pid};
+
+use crate::frame::{FrameError, Kind, Reassembler};
+use crate::node::NodeInner;
+use crate::protocol::{
+    Control, Dest, MessageHeader, ReplyHeader, Request, Response, WirePid,
+};
+use crate::session::Session;
+use crate::types::{Refusal, ReplyRoute};
+
+pub(crate) struct Dispatcher {
+    node: Arc<NodeInner>,
+    session: Arc<Session>,
+    reassembler: Reassembler,
+}
+
+/// Logs a refusal now and then: the first, then at each power of two, so a flood of bad input
+/// cannot flood the log, while the counter keeps the exact number.
+fn count(counter: &AtomicU64) -> Option<u64> {
+    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    n.is_power_of_two().then_some(n)
+}
+
+impl Dispatcher {
+    pub(crate) fn new(node: Arc<NodeInner>, session: Arc<Session>) -> Self {
+        let reassembler = Reassembler::new(node.config.max_message_bytes);
+        Dispatcher {
+            node,
+            session,
+            reassembler,
+        }
+    }
+
+    fn peer(&self) -> &str {
+        &self.session.peer_name
+    }
+
+    /// A local pid from a frame: a pid of this node's current life, or `None` (a process of an
+    /// earlier life, which is gone).
+    fn local(&self, pid: WirePid) -> Option<Pid> {
+        let pid = pid.on(&self.node.name);
+        pid.is_local().then_some(pid)
+    }
+
+    fn remote(&self, pid: WirePid) -> Pid {
+        pid.on(&self.session.peer_name)
+    }
+
+    /// Handles one frame body (kind byte first). An error ends the connection.
+    pub(crate) fn frame(&mut self, mut body: BytesMut) -> Result<(), FrameError> {
+        let kind = body[0];
+        match Kind::from_byte(kind) {
+            Some(Kind::Message) => self.message(&body[1..]),
+            Some(Kind::Reply) => self.reply(&body[1..]),
+            Some(Kind::Control) => self.control(&body[1..]),
+            Some(Kind::Heartbeat) => {}
+            Some(Kind::Fragment) => {
+                body.advance(1);
+                if let Some(whole) = self.reassembler.push(body)? {
+                    if whole.first() == Some(&(Kind::Fragment as u8)) || whole.is_empty() {
+                        return Err(FrameError::BadFragment("a fragment inside a fragment"));
+                    }
+                    return self.frame(whole);
+                }
+            }
+            Some(Kind::Handshake) | None => {
+                if let Some(n) = count(&self.node.stats.protocol_errors) {
+                    tracing::warn!(peer = self.peer(), kind, refused = n, "frame of an unknown kind ignored");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn message(&self, bytes: &[u8]) {
+        let stats = &self.node.stats;
+        let Ok((header, payload)) = postcard::take_from_bytes::<MessageHeader>(bytes) else {
+            if let Some(n) = count(&stats.refused_undecodable) {
+                tracing::error!(peer = self.peer(), refused = n, "message refused: its header does not decode");
+            }
+            return;
+        };
+        let Some(entry) = self.node.registry.by_name(header.type_name) else {
+            if let Some(n) = count(&stats.refused_unknown_type) {
+                tracing::error!(
+                    peer = self.peer(),
+                    type_name = header.type_name,
+                    refused = n,
+                    "message refused: no type is registered under this name here; register it on every node"
+                );
+            }
+            return;
+        };
+        let to = match header.to {
+            Dest::Pid(pid) => self.local(pid),
+            Dest::Name(name) => grove_runtime::whereis(name),
+        };
+        let Some(to) = to else {
+            return; // a process that is gone, or a name nobody holds: dropped, as locally
+        };
+        let session = Arc::downgrade(&self.session);
+        let reply: ReplyRoute = Box::new(move |call, outcome| {
+            if let Some(session) = Weak::upgrade(&session) {
+                session.send_reply(call, outcome);
+            }
+        });
+        match entry.deliver(to, payload, reply) {
+            Ok(()) => {
+                stats.messages_in.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(Refusal::NoProc) => {}
+            Err(Refusal::Undecodable(error)) => {
+                if let Some(n) = count(&stats.refused_undecodable) {
+                    tracing::error!(
+                        peer = self.peer(),
+                        type_name = header.type_name,
+                        %error,
+                        refused = n,
+                        "message refused: it does not decode as the type registered under its name"
+                    );
+                }
+            }
+            Err(Refusal::WrongType) => {
+                if let Some(n) = count(&stats.refused_wrong_type) {
+                    tracing::error!(
+                        peer = self.peer(),
+                        %to,
+                        type_name = header.type_name,
+                        refused = n,
+                        "message refused: the process takes another type"
+                    );
+                }
+            }
+            Err(Refusal::Full) => {
+                if let Some(n) = count(&stats.refused_mailbox_full) {
+                    tracing::warn!(peer = self.peer(), %to, refused = n, "message dropped: the process's mailbox is full");
+                }
+            }
+        }
+    }
+
+    fn reply(&self, bytes: &[u8]) {
+        let Ok((header, payload)) = postcard::take_from_bytes::<ReplyHeader>(bytes) else {
+            if let Some(n) = count(&self.node.stats.refused_undecodable) {
+                tracing::error!(peer = self.peer(), refused = n, "reply refused: its header does not decode");
+            }
+            return;
+        };
+        // No entry: the caller timed out and its entry was swept, or the peer is confused.
+        if let Some(pending) = self.session.take_call(header.call) {
+            pending.complete(header.outcome.map(|()| payload));
+        }
+    }
+
+    fn control(&self, bytes: &[u8]) {
+        let control: Control = match postcard::from_bytes(bytes) {
+            Ok(control) => control,
+            Err(error) => {
+                if let Some(n) = count(&self.node.stats.refused_undecodable) {
+                    tracing::error!(peer = self.peer(), %error, refused = n, "signal refused: it does not decode");
+                }
+                return;
+            }
+        };
+        let session = &self.session;
+        match control {
+            Control::Link { from, to } => {
+                let remote = self.remote(from);
+                let linked = self
+                    .local(to)
+                    .is_some_and(|local| session.accept_link(local, remote));
+                if !linked {
+                    session.signal(
+                        None,
+                        &Control::LinkExit {
+                            from: to,
+                            to: from,
+                            reason: ExitReason::NoProc,
+                        },
+                    );
+                }
+            }
+            Control::Unlink { from, to } => {
+                if let Some(local) = self.local(to) {
+                    let remote = self.remote(from);
+                    session.remove_link(local, remote);
+                    rt::remove_link(local, remote);
+                }
+            }
+            Control::LinkExit { from, to, reason } => {
+                if let Some(local) = self.local(to) {
+                    let remote = self.remote(from);
+                    session.remove_link(local, remote);
+                    rt::deliver_link_exit(local, remote, reason);
+                }
+            }
+            Control::Exit { from, to, reason } => {
+                if let Some(local) = self.local(to) {
+                    rt::deliver_exit(local, self.remote(from), reason);
+                }
+            }
+            Control::Monitor {
+                watcher,
+                target,
+                reference,
+            } => {
+                let remote = self.remote(watcher);
+                let watching = self
+                    .local(target)
+                    .is_some_and(|local| session.accept_monitor(reference, local, remote));
+                if !watching {
+                    session.signal(
+                        None,
+                        &Control::Down {
+                            target,
+                            watcher,
+                            reference,
+                            reason: ExitReason::NoProc,
+                        },
+                    );
+                }
+            }
+            Control::Demonitor {
+                target, reference, ..
+            } => {
+                if let Some(local) = self.local(target) {
+                    session.remove_monitored(reference);
+                    rt::remove_monitor(local, reference);
+                }
+            }
+            Control::Down {
+                target,
+                watcher,
+                reference,
+                reason,
+            } => {
+                session.remove_monitor(reference);
+                if let Some(local) = self.local(watcher) {
+                    rt::deliver_down(local, reference, self.remote(target), reason);
+                }
+            }
+            Control::Request { id, request } => {
+                let response = self.serve(request);
+                session.signal(None, &Control::Response { id, response });
+            }
+            Control::Response { id, response } => session.respond(id, response),
+            Control::Peers { nodes } => crate::discovery::learned_peers(&self.node, nodes),
+        }
+    }
+
+    fn serve(&self, request: Request) -> Response {
+        match request {
+            Request::Whereis { name } => {
+                Response::Whereis(grove_runtime::whereis(&name).map(WirePid::of))
+            }
+            Request::Spawn { kind, args } => {
+                let Some(spawn) = self.node.registry.spawn_fn(&kind) else {
+                    tracing::warn!(peer = self.peer(), %kind, "remote spawn refused: no process kind is registered under this name");
+                    return Response::Spawned(Err(format!(
+                        "no process kind {kind:?} is registered on {}; register it with NodeBuilder::spawnable",
+                        self.node.name
+                    )));
+                };
+                // The kind's start function is the application's code: a panic in it is its
+                // bug, reported to the caller rather than taking the connection down.
+                let started =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spawn(&args)));
+                Response::Spawned(match started {
+                    Ok(Ok(pid)) => Ok(WirePid::of(pid)),
+                    Ok(Err(error)) => Err(error),
+                    Err(_) => Err(format!("starting a {kind} panicked on {}", self.node.name)),
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! The runtime's side of distribution: what the process runtime calls when a signal is aimed
+//! at a pid of another node. Each call finds (or starts) the session for the pid's node and
+//! queues a frame; when the node cannot be reached the signal is answered at once, as Erlang
+//! does: links break and monitors fire with `noconnection`, messages are dropped.
+
+use std::any::Any;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use grove_runtime::remote::{self as rt, RemoteRouter};
+use grove_runtime::{ExitReason, Pid, Ref};
+
+use crate::frame::Kind;
+use crate::node::NodeInner;
+use crate::outbound::Queued;
+use crate::protocol::{CallFailure, Control, Dest, MessageHeader, WirePid};
+use crate::session::{postcard_into, Session};
+
+pub(crate) struct Router(pub(crate) Arc<NodeInner>);
+
+/// True for the pseudo-pid that stands for a node itself (what `monitor_node` watches).
+pub(crate) fn is_node_pid(pid: Pid) -> bool {
+    pid.id() == 0
+}
+
+impl Router {
+    /// The session for a pid, starting a connection if needed; `None` when unreachable.
+    fn session(&self, pid: Pid) -> Option<Arc<Session>> {
+        self.0.session_for(pid, true)
+    }
+
+    /// The session for a pid only if one exists (for signals that need no new connection).
+    fn existing(&self, pid: Pid) -> Option<Arc<Session>> {
+        self.0.session_for(pid, false)
+    }
+
+    fn dropped_unreachable(&self, to: Pid) {
+        let dropped = self
+            .0
+            .stats
+            .dropped_no_connection
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        if dropped.is_power_of_two() {
+            tracing::debug!(%to, node = %to.node_name(), dropped, "message dropped: its node is not reachable");
+        }
+    }
+}
+
+/// Sends `message` (registered under its type) to `dest` on `session`'s node.
+pub(crate) fn send_message(
+    node: &NodeInner,
+    session: &Session,
+    dest: Dest<'_>,
+    message: Box<dyn Any + Send>,
+    type_name: &'static str,
+) {
+    let Some(entry) = node.registry.by_type((*message).type_id()) else {
+        let count = node.stats.unregistered_sends.fetch_add(1, Ordering::Relaxed) + 1;
+        if count.is_power_of_two() {
+            tracing::error!(
+                type_name,
+                peer = %session.peer_name,
+                "message not sent: its type is not registered for distribution; register it on every node with NodeBuilder::message (or ::server for a GenServer)"
+            );
+        }
+        return;
+    };
+    let sender = grove_runtime::self_pid();
+    let mut message = Some(message);
+    let queued = {
+        let mut out = session.out.lock();
+        out.append(sender, Kind::Message, false, |buf| {
+            let header = MessageHeader {
+                to: dest,
+                type_name: entry.name(),
+            };
+            postcard_into(buf, &header)?;
+            let id = session.next_id();
+            let Some(message) = message.take() else {
+                return Err("message already taken".to_string());
+            };
+            if let Some(reply) = entry.encode(message, id, buf)? {
+                // Kept while the queue is still locked, so the writer cannot put the call on
+                // the wire (and its reply come back) before the reply has somewhere to go.
+                session.add_call(id, reply);
+            }
+            Ok(())
+        })
+    };
+    match queued {
+        Ok(Queued::Wake | Queued::Busy) => {
+            node.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(refused) => {
+            let failure = if refused == Queued::Full {
+                CallFailure::Full
+            } else {
+                CallFailure::Exited(ExitReason::NoConnection)
+            };
+            // A call learns why at once; a plain message is dropped and counted.
+            if let Some(message) = message.take() {
+                let mut scratch = Vec::new();
+                if let Ok(Some(reply)) = entry.encode(message, 0, &mut scratch) {
+                    reply.complete(Err(failure));
+                }
+            }
+            session.after_queue(refused, "message");
+        }
+        Err(error) => {
+            let count = node.stats.unregistered_sends.fetch_add(1, Ordering::Relaxed) + 1;
+            if count.is_power_of_two() {
+                tracing::error!(type_name, %error, "message not sent: it could not be encoded");
+            }
+        }
+    }
+}
+
+impl RemoteRouter for Router {
+    fn send(&self, to: Pid, message: Box<dyn Any + Send>, type_name: &'static str) {
+        let Some(session) = self.session(to) else {
+            self.dropped_unreachable(to);
+            return;
+        };
+        if session.is_stale(to) {
+            return; // a process of the peer's earlier life: gone, as a dead local pid
+        }
+        send_message(
+            &self.0,
+            &session,
+            Dest::Pid(WirePid::of(to)),
+            message,
+            type_name,
+        );
+    }
+
+    fn link(&self, from: Pid, to: Pid) {
+        let Some(session) = self.session(to) else {
+            rt::deliver_link_exit(from, to, ExitReason::NoConnection);
+            return;
+        };
+        if session.is_stale(to) || is_node_pid(to) {
+            rt::deliver_link_exit(from, to, ExitReason::NoProc);
+            return;
+        }
+        if !session.add_link(from, to) {
+            rt::deliver_link_exit(from, to, ExitReason::NoConnection);
+            return;
+        }
+        session.signal(
+            Some(from),
+            &Control::Link {
+                from: WirePid::of(from),
+                to: WirePid::of(to),
+            },
+        );
+    }
+
+    fn unlink(&self, from: Pid, to: Pid) {
+        if let Some(session) = self.existing(to) {
+            session.remove_link(from, to);
+            session.signal(
+                Some(from),
+                &Control::Unlink {
+                    from: WirePid::of(from),
+                    to: WirePid::of(to),
+                },
+            );
+        }
+    }
+
+    fn link_exit(&self, to: Pid, from: Pid, reason: &ExitReason) {
+        if let Some(session) = self.existing(to) {
+            session.remove_link(from, to);
+            session.signal(
+                Some(from),
+                &Control::LinkExit {
+                    from: WirePid::of(from),
+                    to: WirePid::of(to),
+                    reason: reason.clone(),
+                },
+            );
+        }
+    }
+
+    fn exit(&self, to: Pid, from: Pid, reason: ExitReason) {
+        if let Some(session) = self.session(to) {
+            if !session.is_stale(to) {
+                session.signal(
+                    Some(from),
+                    &Control::Exit {
+                        from: WirePid::of(from),
+                        to: WirePid::of(to),
+                        reason,
+                    },
+                );
+            }
+        }
+    }
+
+    fn monitor(&self, watcher: Pid, target: Pid, reference: Ref) {
+        let Some(session) = self.session(target) else {
+            rt::deliver_down(watcher, reference, target, ExitReason::NoConnection);
+            return;
+        };
+        if session.is_stale(target) {
+            rt::deliver_down(watcher, reference, target, ExitReason::NoProc);
+            return;
+        }
+        if !session.add_monitor(reference, watcher, target) {
+            rt::deliver_down(watcher, reference, target, ExitReason::NoConnection);
+            return;
+        }
+        if !is_node_pid(target) {
+            session.signal(
+                Some(watcher),
+                &Control::Monitor {
+                    watcher: WirePid::of(watcher),
+                    target: WirePid::of(target),
+                    reference,
+                },
+            );
+        }
+    }
+
+    fn demonitor(&self, watcher: Pid, target: Pid, reference: Ref) {
+        if let Some(session) = self.existing(target) {
+            if session.remove_monitor(reference) && !is_node_pid(target) {
+                session.signal(
+                    Some(watcher),
+                    &Control::Demonitor {
+                        watcher: WirePid::of(watcher),
+                        target: WirePid::of(target),
+                        reference,
+                    },
+                );
+            }
+        }
+    }
+
+    fn down(&self, watcher: Pid, reference: Ref, target: Pid, reason: &ExitReason) {
+        if let Some(session) = self.existing(watcher) {
+            session.remove_monitored(reference);
+            session.signal(
+                Some(target),
+                &Control::Down {
+                    target: WirePid::of(target),
+                    watcher: WirePid::of(watcher),
+                    reference,
+                    reason: reason.clone(),
+                },
+            );
+        }
+    }
+}

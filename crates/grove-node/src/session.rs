@@ -1,0 +1,372 @@
+//! One peer node as this node sees it: the outbound queue, the links and monitors that cross
+//! to it, the calls and requests waiting for its answers, and what happens when it goes away.
+//!
+//! A session exists from the first use of a peer (or its first connection) until the
+//! connection is lost. Messages sent while it is still connecting queue up and go out once the
+//! handshake is done. When it closes, every local process linked to a process there gets the
+//! exit signal `noconnection`, every monitor of one fires `Down` with `noconnection`, calls
+//! waiting for a reply fail with `Exited(noconnection)`, and what was still queued is dropped
+//! and counted. The next use of the peer starts a new session.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use grove_runtime::remote as rt;
+use grove_runtime::{ExitReason, Pid, Ref};
+use parking_lot::Mutex;
+use serde::Serialize;
+use tokio::sync::{oneshot, Notify};
+
+use crate::frame::Kind;
+use crate::handshake::PeerInfo;
+use crate::outbound::{Outbound, Queued};
+use crate::protocol::{CallFailure, Control, ReplyHeader, Response};
+use crate::types::PendingReply;
+
+/// Where a session is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Handshaking (ours or the peer's); frames queue until it is done.
+    Connecting,
+    /// Up with this peer.
+    Up(PeerInfo),
+    /// Gone; its relations have fired.
+    Closed,
+}
+
+/// Links and monitors that cross this connection.
+#[derive(Default)]
+struct Relations {
+    /// (local, remote) pairs, whichever side made the link.
+    links: HashSet<(Pid, Pid)>,
+    /// Monitors local processes hold on the peer's processes (or on the peer node itself):
+    /// reference -> (local watcher, remote target).
+    monitors: HashMap<Ref, (Pid, Pid)>,
+    /// Monitors the peer's processes hold on local ones: reference -> (local target, remote
+    /// watcher).
+    monitored: HashMap<Ref, (Pid, Pid)>,
+}
+
+/// Counters a session bumps; owned by the node.
+pub(crate) use crate::stats::Stats;
+
+pub(crate) struct Session {
+    pub(crate) peer_name: Arc<str>,
+    pub(crate) node_index: u32,
+    phase: Mutex<Phase>,
+    pub(crate) out: Mutex<Outbound>,
+    /// Wakes the writer when the queue goes from empty to not.
+    pub(crate) wake: Notify,
+    /// Wakes those waiting for the session to come up or close.
+    pub(crate) phase_changed: Notify,
+    rel: Mutex<Relations>,
+    calls: Mutex<HashMap<u64, Box<dyn PendingReply>>>,
+    requests: Mutex<HashMap<u64, oneshot::Sender<Response>>>,
+    closed: AtomicBool,
+    /// The peer's creation once up (0 before).
+    peer_creation: AtomicU32,
+    next_id: AtomicU64,
+    /// Milliseconds since `epoch` of the last bytes read, the last bytes written, and the last
+    /// progress of a write that is under way.
+    pub(crate) last_read: AtomicU64,
+    pub(crate) last_write: AtomicU64,
+    pub(crate) writing_since: AtomicU64,
+    epoch: Instant,
+    tasks: Mutex<Vec<tokio::task::AbortHandle>>,
+    stats: Arc<Stats>,
+}
+
+impl Session {
+    pub(crate) fn new(
+        peer_name: Arc<str>,
+        node_index: u32,
+        queue_limit: usize,
+        stats: Arc<Stats>,
+    ) -> Arc<Session> {
+        Arc::new(Session {
+            peer_name,
+            node_index,
+            phase: Mutex::new(Phase::Connecting),
+            out: Mutex::new(Outbound::new(queue_limit)),
+            wake: Notify::new(),
+            phase_changed: Notify::new(),
+            rel: Mutex::new(Relations::default()),
+            calls: Mutex::new(HashMap::new()),
+            requests: Mutex::new(HashMap::new()),
+            closed: AtomicBool::new(false),
+            peer_creation: AtomicU32::new(0),
+            next_id: AtomicU64::new(1),
+            last_read: AtomicU64::new(0),
+            last_write: AtomicU64::new(0),
+            writing_since: AtomicU64::new(0),
+            epoch: Instant::now(),
+            tasks: Mutex::new(Vec::new()),
+            stats,
+        })
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase.lock().clone()
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Milliseconds since the session began (the time base of `last_*`).
+    pub(crate) fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Marks the session up with `peer`; false if it was closed meanwhile.
+    pub(crate) fn set_up(&self, peer: PeerInfo) -> bool {
+        {
+            let mut phase = self.phase.lock();
+            if *phase == Phase::Closed {
+                return false;
+            }
+            self.peer_creation.store(peer.creation, Ordering::Release);
+            *phase = Phase::Up(peer);
+        }
+        let now = self.now_ms();
+        self.last_read.store(now, Ordering::Relaxed);
+        self.last_write.store(now, Ordering::Relaxed);
+        self.phase_changed.notify_waiters();
+        true
+    }
+
+    pub(crate) fn add_task(&self, handle: tokio::task::AbortHandle) {
+        if self.is_closed() {
+            handle.abort();
+        } else {
+            self.tasks.lock().push(handle);
+        }
+    }
+
+    /// True when `pid` is from an earlier life of the peer: it names a process that is gone.
+    pub(crate) fn is_stale(&self, pid: Pid) -> bool {
+        let creation = self.peer_creation.load(Ordering::Acquire);
+        creation != 0 && pid.id() != 0 && pid.creation() != creation
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Queues a control signal. Signals are never dropped for space: past the hard limit the
+    /// session closes instead, and everything over it fires `noconnection`.
+    pub(crate) fn signal(&self, sender: Option<Pid>, control: &Control) {
+        let queued = self
+            .out
+            .lock()
+            .append(sender, Kind::Control, true, |buf| postcard_into(buf, control));
+        self.after_queue(queued.unwrap_or(Queued::Busy), "signal");
+    }
+
+    /// Reacts to what the queue did with a frame.
+    pub(crate) fn after_queue(&self, queued: Queued, what: &str) {
+        match queued {
+            Queued::Wake => self.wake.notify_one(),
+            Queued::Busy | Queued::Closed => {}
+            Queued::Full => {
+                let dropped = self.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    tracing::warn!(
+                        peer = %self.peer_name,
+                        dropped,
+                        "the outbound queue to this node is full (it is not reading fast enough): {what} dropped"
+                    );
+                }
+            }
+            Queued::Overflow => {
+                self.close(format!(
+                    "signals to {} overflowed the outbound queue (the peer stopped reading)",
+                    self.peer_name
+                ));
+            }
+        }
+    }
+
+    /// Queues the reply to a remote call.
+    pub(crate) fn send_reply(&self, call: u64, outcome: Result<Vec<u8>, CallFailure>) {
+        let (header, payload) = match outcome {
+            Ok(payload) => (
+                ReplyHeader {
+                    call,
+                    outcome: Ok(()),
+                },
+                payload,
+            ),
+            Err(failure) => (
+                ReplyHeader {
+                    call,
+                    outcome: Err(failure),
+                },
+                Vec::new(),
+            ),
+        };
+        let queued = self.out.lock().append(None, Kind::Reply, true, |buf| {
+            postcard_into(buf, &header)?;
+            buf.extend_from_slice(&payload);
+            Ok::<(), String>(())
+        });
+        self.after_queue(queued.unwrap_or(Queued::Busy), "reply");
+    }
+
+    /// Keeps a call's pending reply under `id`. If the session closed meanwhile, the call fails
+    /// at once with `noconnection`.
+    pub(crate) fn add_call(&self, id: u64, pending: Box<dyn PendingReply>) {
+        if self.is_closed() {
+            pending.complete(Err(CallFailure::Exited(ExitReason::NoConnection)));
+            return;
+        }
+        let mut calls = self.calls.lock();
+        if calls.len() >= 1024 && calls.len().is_power_of_two() {
+            // Callers that timed out leave their entries behind; sweep them now and then.
+            calls.retain(|_, pending| pending.is_waiting());
+        }
+        calls.insert(id, pending);
+    }
+
+    pub(crate) fn take_call(&self, id: u64) -> Option<Box<dyn PendingReply>> {
+        self.calls.lock().remove(&id)
+    }
+
+    /// Sends a request and returns where its response will arrive; the receiver errors if the
+    /// session closes first.
+    pub(crate) fn request(
+        &self,
+        request: crate::protocol::Request,
+    ) -> oneshot::Receiver<Response> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.next_id();
+        if !self.is_closed() {
+            self.requests.lock().insert(id, tx);
+            self.signal(None, &Control::Request { id, request });
+        }
+        rx
+    }
+
+    pub(crate) fn respond(&self, id: u64, response: Response) {
+        if let Some(tx) = self.requests.lock().remove(&id) {
+            let _ = tx.send(response);
+        }
+    }
+
+    /// Records a link between the local `local` and the peer's `remote`. False if the session
+    /// is closed: the caller fires `noconnection`.
+    pub(crate) fn add_link(&self, local: Pid, remote: Pid) -> bool {
+        let mut rel = self.rel.lock();
+        if self.is_closed() {
+            return false;
+        }
+        rel.links.insert((local, remote));
+        true
+    }
+
+    /// The peer asks to link its `remote` with the local `local`. False (adding nothing) when
+    /// `local` is not alive or the session is closed.
+    pub(crate) fn accept_link(&self, local: Pid, remote: Pid) -> bool {
+        let mut rel = self.rel.lock();
+        if self.is_closed() || !local.is_local() || !rt::accept_link(local, remote) {
+            return false;
+        }
+        rel.links.insert((local, remote));
+        true
+    }
+
+    pub(crate) fn remove_link(&self, local: Pid, remote: Pid) {
+        self.rel.lock().links.remove(&(local, remote));
+    }
+
+    /// Records a monitor the local `watcher` holds on the peer's `target`. False if closed.
+    pub(crate) fn add_monitor(&self, reference: Ref, watcher: Pid, target: Pid) -> bool {
+        let mut rel = self.rel.lock();
+        if self.is_closed() {
+            return false;
+        }
+        rel.monitors.insert(reference, (watcher, target));
+        true
+    }
+
+    pub(crate) fn remove_monitor(&self, reference: Ref) -> bool {
+        self.rel.lock().monitors.remove(&reference).is_some()
+    }
+
+    /// The peer's `watcher` monitors the local `target`. False when `target` is not alive or
+    /// the session is closed.
+    pub(crate) fn accept_monitor(&self, reference: Ref, target: Pid, watcher: Pid) -> bool {
+        let mut rel = self.rel.lock();
+        if self.is_closed()
+            || !target.is_local()
+            || !rt::accept_monitor(target, reference, watcher)
+        {
+            return false;
+        }
+        rel.monitored.insert(reference, (target, watcher));
+        true
+    }
+
+    pub(crate) fn remove_monitored(&self, reference: Ref) {
+        self.rel.lock().monitored.remove(&reference);
+    }
+
+    /// Closes the session: stops its tasks, drops its queue, and fires `noconnection` for
+    /// every link, monitor and call over it. Idempotent; returns false if it was closed already.
+    pub(crate) fn close(&self, why: String) -> bool {
+        let relations = {
+            let mut rel = self.rel.lock();
+            if self.closed.swap(true, Ordering::AcqRel) {
+                return false;
+            }
+            std::mem::take(&mut *rel)
+        };
+        let was_up = matches!(
+            std::mem::replace(&mut *self.phase.lock(), Phase::Closed),
+            Phase::Up(_)
+        );
+        let dropped = self.out.lock().close();
+        if dropped > 0 {
+            self.stats
+                .dropped_on_disconnect_bytes
+                .fetch_add(dropped as u64, Ordering::Relaxed);
+        }
+        self.wake.notify_one();
+        self.phase_changed.notify_waiters();
+        for task in self.tasks.lock().drain(..) {
+            task.abort();
+        }
+        if was_up {
+            tracing::warn!(peer = %self.peer_name, "connection lost: {why}");
+        } else {
+            tracing::info!(peer = %self.peer_name, "could not connect: {why}");
+        }
+        for (local, remote) in relations.links {
+            rt::deliver_link_exit(local, remote, ExitReason::NoConnection);
+        }
+        for (reference, (watcher, target)) in relations.monitors {
+            rt::deliver_down(watcher, reference, target, ExitReason::NoConnection);
+        }
+        for (reference, (target, _)) in relations.monitored {
+            rt::remove_monitor(target, reference);
+        }
+        let calls = std::mem::take(&mut *self.calls.lock());
+        for (_, pending) in calls {
+            pending.complete(Err(CallFailure::Exited(ExitReason::NoConnection)));
+        }
+        self.requests.lock().clear();
+        true
+    }
+}
+
+/// Writes `value` postcard-encoded at the end of `buf`.
+pub(crate) fn postcard_into<T: Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), String> {
+    postcard::to_io(value, buf)
+        .map(|_| ())
+        .map_err(|error| error.to_string())
+}

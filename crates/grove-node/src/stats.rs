@@ -1,0 +1,64 @@
+//! The node's counters: what crossed, and everything refused, dropped or failed, so that bad
+//! input is never lost silently. Read them with [`crate::Node::stats`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+macro_rules! stats {
+    ($($(#[$doc:meta])* $field:ident),* $(,)?) => {
+        /// Live counters, bumped as things happen.
+        #[derive(Default)]
+        pub(crate) struct Stats {
+            $(pub(crate) $field: AtomicU64,)*
+        }
+
+        /// A snapshot of the node's counters ([`crate::Node::stats`]).
+        #[derive(Clone, Debug, Default, PartialEq, Eq)]
+        #[non_exhaustive]
+        pub struct NodeStats {
+            $($(#[$doc])* pub $field: u64,)*
+        }
+
+        impl Stats {
+            pub(crate) fn snapshot(&self) -> NodeStats {
+                NodeStats {
+                    $($field: self.$field.load(Ordering::Relaxed),)*
+                }
+            }
+        }
+    };
+}
+
+stats! {
+    /// Messages handed to a connection for another node.
+    messages_out,
+    /// Messages that arrived and were delivered to a local process.
+    messages_in,
+    /// Connections that completed the handshake.
+    connections_up,
+    /// Connections lost after they were up.
+    connections_lost,
+    /// Handshakes that failed: garbage, a wrong secret, a bad certificate, a timeout.
+    handshakes_failed,
+    /// Incoming connections refused because too many handshakes were under way (a flood).
+    connections_refused_flood,
+    /// Connections closed for breaking the wire protocol (an oversized frame, bad fragments).
+    protocol_errors,
+    /// Arriving messages of a type this node has not registered.
+    refused_unknown_type,
+    /// Arriving messages that did not decode as their registered type.
+    refused_undecodable,
+    /// Arriving messages for a process that takes another type.
+    refused_wrong_type,
+    /// Arriving messages refused by a full bounded mailbox.
+    refused_mailbox_full,
+    /// Messages not sent because their type is not registered on this node.
+    unregistered_sends,
+    /// Messages dropped because the outbound queue to their node was full.
+    dropped_queue_full,
+    /// Messages dropped because their node could not be reached.
+    dropped_no_connection,
+    /// Bytes still queued for a node when its connection was lost.
+    dropped_on_disconnect_bytes,
+    /// Connections closed because the peer sent nothing within the heartbeat timeout.
+    heartbeat_timeouts,
+}
