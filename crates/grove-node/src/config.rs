@@ -52,7 +52,9 @@ impl TlsFiles {
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     /// The name is not `name@host`.
-    #[error("{0:?} is not a node name: use name@host, e.g. app@10.0.0.5 or app@app-0.app.default.svc")]
+    #[error(
+        "{0:?} is not a node name: use name@host, e.g. app@10.0.0.5 or app@app-0.app.default.svc"
+    )]
     BadName(String),
     /// No cluster secret was given.
     #[error("no cluster secret: set one with NodeBuilder::secret (the same on every node, e.g. from an environment variable); nodes never talk unauthenticated")]
@@ -330,13 +332,13 @@ impl NodeBuilder {
     {
         let kind = name.to_string();
         let spawn = move |args: &[u8]| -> Result<grove_runtime::Pid, String> {
-            let args: A = postcard::from_bytes(args).map_err(|error| {
-                format!("the arguments for {kind} did not decode: {error}")
-            })?;
-            start(args).map(Into::into).map_err(|error| error.to_string())
+            let args: A = postcard::from_bytes(args)
+                .map_err(|error| format!("the arguments for {kind} did not decode: {error}"))?;
+            start(args)
+                .map(Into::into)
+                .map_err(|error| error.to_string())
         };
-        self.registry
-            .spawnable(name, std::sync::Arc::new(spawn));
+        self.registry.spawnable(name, std::sync::Arc::new(spawn));
         self
     }
 
@@ -345,7 +347,10 @@ impl NodeBuilder {
         if !crate::handshake::valid_node_name(&self.name) {
             return Err(NodeError::BadName(self.name));
         }
-        let secret = self.secret.filter(|s| !s.is_empty()).ok_or(NodeError::NoSecret)?;
+        let secret = self
+            .secret
+            .filter(|s| !s.is_empty())
+            .ok_or(NodeError::NoSecret)?;
         let transport = self.transport.ok_or(NodeError::NoTransport)?;
         self.registry.check()?;
         Ok((

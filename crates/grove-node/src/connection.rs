@@ -151,8 +151,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut io = HandshakeIo::new(stream);
-    let (mut handshake, hello) =
-        Handshake::start(Role::Acceptor, node.identity(), &node.config.secret, nonce());
+    let (mut handshake, hello) = Handshake::start(
+        Role::Acceptor,
+        node.identity(),
+        &node.config.secret,
+        nonce(),
+    );
     io.send(&hello).await?;
     loop {
         let body = io.receive().await?;
@@ -195,7 +199,10 @@ pub(crate) async fn connect_named(node: Arc<NodeInner>, session: Arc<Session>) {
 }
 
 /// Connects to whatever node listens at `addr` (discovery, `Node::connect`); returns its name.
-pub(crate) async fn connect_addr(node: Arc<NodeInner>, addr: String) -> Result<Arc<str>, NodeError> {
+pub(crate) async fn connect_addr(
+    node: Arc<NodeInner>,
+    addr: String,
+) -> Result<Arc<str>, NodeError> {
     match dial(&node, &addr, None).await {
         Ok(name) | Err(ConnectError::AlreadyConnected(name)) => Ok(name),
         Err(error) => Err(NodeError::Connect {
@@ -249,8 +256,12 @@ where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut io = HandshakeIo::new(stream);
-    let (mut handshake, hello) =
-        Handshake::start(Role::Initiator, node.identity(), &node.config.secret, nonce());
+    let (mut handshake, hello) = Handshake::start(
+        Role::Initiator,
+        node.identity(),
+        &node.config.secret,
+        nonce(),
+    );
     io.send(&hello).await?;
     // The peer's hello: now its name is known, check it is the one wanted (or claim a session
     // for it) before proving anything.
@@ -302,7 +313,10 @@ where
             // this session comes up through that one.
             let within = node.config.handshake_timeout;
             if crate::node::session_up(&session, within).await.is_err() {
-                node.close_session(&session, format!("the peer said {reason:?} but no connection came up"));
+                node.close_session(
+                    &session,
+                    format!("the peer said {reason:?} but no connection came up"),
+                );
             }
             Err(ConnectError::AlreadyConnected(session.peer_name.clone()))
         }
@@ -314,8 +328,13 @@ where
 }
 
 /// The handshake is done: start the reader, writer and ticker of `session` on `stream`.
-fn go_live<S>(node: &Arc<NodeInner>, session: &Arc<Session>, peer: PeerInfo, stream: S, read: BytesMut)
-where
+fn go_live<S>(
+    node: &Arc<NodeInner>,
+    session: &Arc<Session>,
+    peer: PeerInfo,
+    stream: S,
+    read: BytesMut,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if !session.set_up(peer.clone()) {
@@ -373,14 +392,21 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         match reader.read_buf(&mut buf).await {
             Ok(0) => break "the peer closed the connection".to_string(),
-            Ok(_) => session.last_read.store(session.now_ms(), Ordering::Relaxed),
+            Ok(n) => {
+                tracing::trace!(peer = %session.peer_name, bytes = n, "read");
+                session.last_read.store(session.now_ms(), Ordering::Relaxed)
+            }
             Err(error) => break format!("read failed: {error}"),
         }
     };
     node.close_session(&session, why);
 }
 
-async fn write_loop<W: AsyncWrite + Unpin>(node: Arc<NodeInner>, session: Arc<Session>, mut writer: W) {
+async fn write_loop<W: AsyncWrite + Unpin>(
+    node: Arc<NodeInner>,
+    session: Arc<Session>,
+    mut writer: W,
+) {
     let mut batch = Vec::with_capacity(64 * 1024);
     let why = loop {
         {
@@ -425,10 +451,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(node: Arc<NodeInner>, session: Arc<Se
             }
         }
         session.writing_since.store(0, Ordering::Relaxed);
+        tracing::trace!(peer = %session.peer_name, bytes = written, "written");
         if let Some(why) = failed {
             break why;
         }
-        session.last_write.store(session.now_ms(), Ordering::Relaxed);
+        session
+            .last_write
+            .store(session.now_ms(), Ordering::Relaxed);
         batch.clear();
         if batch.capacity() > 4 << 20 {
             batch = Vec::with_capacity(64 * 1024);
@@ -447,7 +476,9 @@ async fn tick_loop(node: Arc<NodeInner>, session: Arc<Session>) {
         let now = session.now_ms();
         let quiet = now.saturating_sub(session.last_read.load(Ordering::Relaxed));
         if quiet > timeout {
-            node.stats.heartbeat_timeouts.fetch_add(1, Ordering::Relaxed);
+            node.stats
+                .heartbeat_timeouts
+                .fetch_add(1, Ordering::Relaxed);
             node.close_session(
                 &session,
                 format!("nothing heard for {quiet} ms (heartbeat timeout): the node is hung, partitioned or overloaded"),

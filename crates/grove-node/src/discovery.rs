@@ -66,7 +66,8 @@ impl Discovery {
     fn resolver(&self) -> Option<TokioResolver> {
         match self.nameserver {
             Some(server) => {
-                let servers = NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
+                let servers =
+                    NameServerConfigGroup::from_ips_clear(&[server.ip()], server.port(), true);
                 let config = ResolverConfig::from_parts(None, Vec::new(), servers);
                 let mut builder =
                     TokioResolver::builder_with_config(config, TokioConnectionProvider::default());
@@ -177,7 +178,9 @@ pub(crate) fn start(node: &Arc<NodeInner>) {
                             Ok(name) => {
                                 known.lock().insert(addr, name);
                             }
-                            Err(error) => tracing::debug!(%addr, %error, "discovered peer not reachable"),
+                            Err(error) => {
+                                tracing::debug!(%addr, %error, "discovered peer not reachable")
+                            }
                         }
                     });
                 }

@@ -12,9 +12,7 @@ use grove_runtime::{ExitReason, Pid};
 
 use crate::frame::{FrameError, Kind, Reassembler};
 use crate::node::NodeInner;
-use crate::protocol::{
-    Control, Dest, MessageHeader, ReplyHeader, Request, Response, WirePid,
-};
+use crate::protocol::{Control, Dest, MessageHeader, ReplyHeader, Request, Response, WirePid};
 use crate::session::Session;
 use crate::types::{Refusal, ReplyRoute};
 
@@ -75,7 +73,12 @@ impl Dispatcher {
             }
             Some(Kind::Handshake) | None => {
                 if let Some(n) = count(&self.node.stats.protocol_errors) {
-                    tracing::warn!(peer = self.peer(), kind, refused = n, "frame of an unknown kind ignored");
+                    tracing::warn!(
+                        peer = self.peer(),
+                        kind,
+                        refused = n,
+                        "frame of an unknown kind ignored"
+                    );
                 }
             }
         }
@@ -86,7 +89,11 @@ impl Dispatcher {
         let stats = &self.node.stats;
         let Ok((header, payload)) = postcard::take_from_bytes::<MessageHeader>(bytes) else {
             if let Some(n) = count(&stats.refused_undecodable) {
-                tracing::error!(peer = self.peer(), refused = n, "message refused: its header does not decode");
+                tracing::error!(
+                    peer = self.peer(),
+                    refused = n,
+                    "message refused: its header does not decode"
+                );
             }
             return;
         };
@@ -152,7 +159,11 @@ impl Dispatcher {
     fn reply(&self, bytes: &[u8]) {
         let Ok((header, payload)) = postcard::take_from_bytes::<ReplyHeader>(bytes) else {
             if let Some(n) = count(&self.node.stats.refused_undecodable) {
-                tracing::error!(peer = self.peer(), refused = n, "reply refused: its header does not decode");
+                tracing::error!(
+                    peer = self.peer(),
+                    refused = n,
+                    "reply refused: its header does not decode"
+                );
             }
             return;
         };

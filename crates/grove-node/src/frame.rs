@@ -199,7 +199,9 @@ impl Reassembler {
         fragment.advance(1);
         if flags & FIRST != 0 {
             if self.partial.is_some() {
-                return Err(FrameError::BadFragment("a new message began inside another"));
+                return Err(FrameError::BadFragment(
+                    "a new message began inside another",
+                ));
             }
             if fragment.len() < 8 {
                 return Err(FrameError::BadFragment("first fragment without a length"));
@@ -217,10 +219,14 @@ impl Reassembler {
             self.partial = Some((total, BytesMut::with_capacity(fragment.len())));
         }
         let Some((total, buffer)) = self.partial.as_mut() else {
-            return Err(FrameError::BadFragment("a continuation with no first fragment"));
+            return Err(FrameError::BadFragment(
+                "a continuation with no first fragment",
+            ));
         };
         if buffer.len() + fragment.len() > *total {
-            return Err(FrameError::BadFragment("more bytes than the first fragment announced"));
+            return Err(FrameError::BadFragment(
+                "more bytes than the first fragment announced",
+            ));
         }
         buffer.extend_from_slice(&fragment);
         if flags & LAST == 0 {
@@ -228,7 +234,9 @@ impl Reassembler {
         }
         let (total, buffer) = self.partial.take().unwrap_or_default();
         if buffer.len() != total {
-            return Err(FrameError::BadFragment("fewer bytes than the first fragment announced"));
+            return Err(FrameError::BadFragment(
+                "fewer bytes than the first fragment announced",
+            ));
         }
         Ok(Some(buffer))
     }
@@ -252,7 +260,10 @@ mod tests {
     fn a_frame_round_trips() {
         let bytes = frame(Kind::Control, b"hello");
         let bodies = decode_all(&mut FrameDecoder::new(MAX_FRAME), &bytes).unwrap();
-        assert_eq!(bodies, vec![[&[Kind::Control as u8][..], b"hello"].concat()]);
+        assert_eq!(
+            bodies,
+            vec![[&[Kind::Control as u8][..], b"hello"].concat()]
+        );
     }
 
     #[test]

@@ -96,7 +96,9 @@ pub enum HandshakeError {
         peer: String,
     },
     /// The peer claimed a name that cannot be right.
-    #[error("the peer's name {0:?} is not valid here (it must be name@host and not this node's own)")]
+    #[error(
+        "the peer's name {0:?} is not valid here (it must be name@host and not this node's own)"
+    )]
     BadName(String),
     /// The other side refused the connection after authenticating.
     #[error("the peer refused the connection: {0}")]
@@ -118,11 +120,16 @@ pub(crate) enum Step {
 #[derive(Debug)]
 enum State {
     AwaitHello,
-    AwaitProof { peer: PeerInfo, peer_nonce: [u8; 32] },
+    AwaitProof {
+        peer: PeerInfo,
+        peer_nonce: [u8; 32],
+    },
     /// Acceptor: authenticated, waiting for the caller's decision.
     Deciding,
     /// Initiator: proof checked, waiting for `Accept`.
-    AwaitAccept { peer: PeerInfo },
+    AwaitAccept {
+        peer: PeerInfo,
+    },
     Done,
 }
 
@@ -222,7 +229,9 @@ impl Handshake {
             }
             (State::AwaitAccept { peer }, HandshakeMessage::Accept) => Ok(Step::Established(peer)),
             (_, HandshakeMessage::Refuse { reason }) => Err(HandshakeError::Refused(reason)),
-            (_, HandshakeMessage::Hello { .. }) => Err(HandshakeError::OutOfOrder("a second hello")),
+            (_, HandshakeMessage::Hello { .. }) => {
+                Err(HandshakeError::OutOfOrder("a second hello"))
+            }
             (_, HandshakeMessage::Proof { .. }) => {
                 Err(HandshakeError::OutOfOrder("a proof before the hello"))
             }
@@ -362,12 +371,8 @@ mod tests {
     }
 
     fn pair(secret_a: &[u8], secret_b: &[u8]) -> Pair {
-        let (a, a_hello) = Handshake::start(
-            Role::Initiator,
-            identity("a@host", 1),
-            secret_a,
-            [1; 32],
-        );
+        let (a, a_hello) =
+            Handshake::start(Role::Initiator, identity("a@host", 1), secret_a, [1; 32]);
         let (b, b_hello) =
             Handshake::start(Role::Acceptor, identity("b@host", 2), secret_b, [2; 32]);
         Pair {

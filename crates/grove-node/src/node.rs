@@ -209,9 +209,12 @@ impl Node {
             .inner
             .session_for(probe, true)
             .ok_or_else(|| NodeError::NoConnection(name.to_string()))?;
-        session_up(&session, self.inner.config.handshake_timeout + self.inner.config.connect_timeout)
-            .await
-            .map_err(|_| NodeError::NoConnection(name.to_string()))
+        session_up(
+            &session,
+            self.inner.config.handshake_timeout + self.inner.config.connect_timeout,
+        )
+        .await
+        .map_err(|_| NodeError::NoConnection(name.to_string()))
     }
 
     /// Closes the connection to `name`; links and monitors over it fire `noconnection`. True

@@ -147,7 +147,11 @@ impl Outbound {
             let frame = self.small.split_off(start);
             self.push_large(LargeItem::Whole { sender, frame });
         }
-        Ok(if was_empty { Queued::Wake } else { Queued::Busy })
+        Ok(if was_empty {
+            Queued::Wake
+        } else {
+            Queued::Busy
+        })
     }
 
     fn push_large(&mut self, item: LargeItem) {

@@ -171,7 +171,13 @@ mod tests {
         };
         let bytes = postcard::to_allocvec(&control).unwrap();
         let back: Control = postcard::from_bytes(&bytes).unwrap();
-        assert!(matches!(back, Control::Down { reason: ExitReason::NoConnection, .. }));
+        assert!(matches!(
+            back,
+            Control::Down {
+                reason: ExitReason::NoConnection,
+                ..
+            }
+        ));
     }
 
     proptest! {

@@ -61,7 +61,14 @@ pub async fn whereis(name: &str, node: &str) -> Result<Option<Pid>, NodeError> {
     if node == &*inner.name {
         return Ok(grove_runtime::whereis(name));
     }
-    match ask(node, Request::Whereis { name: name.to_string() }).await? {
+    match ask(
+        node,
+        Request::Whereis {
+            name: name.to_string(),
+        },
+    )
+    .await?
+    {
         Response::Whereis(pid) => Ok(pid.map(|pid| pid.on(node))),
         other => Err(unexpected(node, &other)),
     }
@@ -92,15 +99,22 @@ pub enum RemoteSpawnError {
 /// Starts a process of kind `kind` on `node` with `args`, and returns its pid. Only kinds that
 /// node registered with `NodeBuilder::spawnable` can be started; the arguments are decoded there
 /// as the kind's argument type. Link to or monitor the pid afterwards as with any other.
-pub async fn spawn<A: Serialize>(node: &str, kind: &str, args: &A) -> Result<Pid, RemoteSpawnError> {
+pub async fn spawn<A: Serialize>(
+    node: &str,
+    kind: &str,
+    args: &A,
+) -> Result<Pid, RemoteSpawnError> {
     let args = postcard::to_allocvec(args).map_err(|e| RemoteSpawnError::Encode(e.to_string()))?;
     let inner = crate::node::current_inner()?;
     if node == &*inner.name {
-        let spawn = inner.registry.spawn_fn(kind).ok_or_else(|| RemoteSpawnError::Refused {
-            node: node.to_string(),
-            kind: kind.to_string(),
-            reason: "no process kind is registered under this name".to_string(),
-        })?;
+        let spawn = inner
+            .registry
+            .spawn_fn(kind)
+            .ok_or_else(|| RemoteSpawnError::Refused {
+                node: node.to_string(),
+                kind: kind.to_string(),
+                reason: "no process kind is registered under this name".to_string(),
+            })?;
         return spawn(&args).map_err(|reason| RemoteSpawnError::Refused {
             node: node.to_string(),
             kind: kind.to_string(),

@@ -56,7 +56,11 @@ pub(crate) fn send_message(
     type_name: &'static str,
 ) {
     let Some(entry) = node.registry.by_type((*message).type_id()) else {
-        let count = node.stats.unregistered_sends.fetch_add(1, Ordering::Relaxed) + 1;
+        let count = node
+            .stats
+            .unregistered_sends
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
         if count.is_power_of_two() {
             tracing::error!(
                 type_name,
@@ -89,8 +93,9 @@ pub(crate) fn send_message(
         })
     };
     match queued {
-        Ok(Queued::Wake | Queued::Busy) => {
+        Ok(queued @ (Queued::Wake | Queued::Busy)) => {
             node.stats.messages_out.fetch_add(1, Ordering::Relaxed);
+            session.after_queue(queued, "message");
         }
         Ok(refused) => {
             let failure = if refused == Queued::Full {
@@ -108,7 +113,11 @@ pub(crate) fn send_message(
             session.after_queue(refused, "message");
         }
         Err(error) => {
-            let count = node.stats.unregistered_sends.fetch_add(1, Ordering::Relaxed) + 1;
+            let count = node
+                .stats
+                .unregistered_sends
+                .fetch_add(1, Ordering::Relaxed)
+                + 1;
             if count.is_power_of_two() {
                 tracing::error!(type_name, %error, "message not sent: it could not be encoded");
             }

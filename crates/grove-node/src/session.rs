@@ -158,10 +158,9 @@ impl Session {
     /// Queues a control signal. Signals are never dropped for space: past the hard limit the
     /// session closes instead, and everything over it fires `noconnection`.
     pub(crate) fn signal(&self, sender: Option<Pid>, control: &Control) {
-        let queued = self
-            .out
-            .lock()
-            .append(sender, Kind::Control, true, |buf| postcard_into(buf, control));
+        let queued = self.out.lock().append(sender, Kind::Control, true, |buf| {
+            postcard_into(buf, control)
+        });
         self.after_queue(queued.unwrap_or(Queued::Busy), "signal");
     }
 
@@ -171,7 +170,11 @@ impl Session {
             Queued::Wake => self.wake.notify_one(),
             Queued::Busy | Queued::Closed => {}
             Queued::Full => {
-                let dropped = self.stats.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
+                let dropped = self
+                    .stats
+                    .dropped_queue_full
+                    .fetch_add(1, Ordering::Relaxed)
+                    + 1;
                 if dropped.is_power_of_two() {
                     tracing::warn!(
                         peer = %self.peer_name,
@@ -236,10 +239,7 @@ impl Session {
 
     /// Sends a request and returns where its response will arrive; the receiver errors if the
     /// session closes first.
-    pub(crate) fn request(
-        &self,
-        request: crate::protocol::Request,
-    ) -> oneshot::Receiver<Response> {
+    pub(crate) fn request(&self, request: crate::protocol::Request) -> oneshot::Receiver<Response> {
         let (tx, rx) = oneshot::channel();
         let id = self.next_id();
         if !self.is_closed() {
@@ -299,9 +299,7 @@ impl Session {
     /// the session is closed.
     pub(crate) fn accept_monitor(&self, reference: Ref, target: Pid, watcher: Pid) -> bool {
         let mut rel = self.rel.lock();
-        if self.is_closed()
-            || !target.is_local()
-            || !rt::accept_monitor(target, reference, watcher)
+        if self.is_closed() || !target.is_local() || !rt::accept_monitor(target, reference, watcher)
         {
             return false;
         }

@@ -22,7 +22,10 @@ impl Tls {
     pub(crate) fn load(files: &TlsFiles) -> Result<Tls, NodeError> {
         let read = |path: &std::path::Path, what: &str| {
             std::fs::read(path).map_err(|error| {
-                NodeError::Tls(format!("cannot read the {what} at {}: {error}", path.display()))
+                NodeError::Tls(format!(
+                    "cannot read the {what} at {}: {error}",
+                    path.display()
+                ))
             })
         };
         let ca = read(&files.ca, "CA certificate")?;
@@ -56,10 +59,9 @@ impl Tls {
         let key = PrivateKeyDer::from_pem_slice(&key).map_err(|e| bad("node key", &e))?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let roots = Arc::new(roots);
-        let verifier =
-            WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
-                .build()
-                .map_err(|e| NodeError::Tls(format!("client verifier: {e}")))?;
+        let verifier = WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .build()
+            .map_err(|e| NodeError::Tls(format!("client verifier: {e}")))?;
         let server = ServerConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .map_err(|e| NodeError::Tls(e.to_string()))?

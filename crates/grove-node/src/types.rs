@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use grove_otp::gen_server::{CallError, Envelope, GenServer, ReplyTo, ServerRequest, Server};
+use grove_otp::gen_server::{CallError, Envelope, GenServer, ReplyTo, Server, ServerRequest};
 use grove_runtime::{Addr, ExitReason, Pid, SendError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -421,12 +421,13 @@ mod tests {
         let entry = registry.by_type(TypeId::of::<Ping>()).unwrap();
         assert_eq!(entry.name(), "demo.Ping");
         let mut out = Vec::new();
-        assert!(entry.encode(Box::new(Ping(7)), 0, &mut out).unwrap().is_none());
+        assert!(entry
+            .encode(Box::new(Ping(7)), 0, &mut out)
+            .unwrap()
+            .is_none());
         assert_eq!(postcard::from_bytes::<Ping>(&out).unwrap(), Ping(7));
         let dead = Pid::from_parts("x@y", 1, 1);
-        let refusal = entry
-            .deliver(dead, &[], Box::new(|_, _| {}))
-            .unwrap_err();
+        let refusal = entry.deliver(dead, &[], Box::new(|_, _| {})).unwrap_err();
         assert!(matches!(refusal, Refusal::Undecodable(_)));
     }
 }

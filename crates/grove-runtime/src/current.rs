@@ -91,7 +91,11 @@ fn with_current(f: impl FnOnce(&dyn crate::cell::AnyCell)) -> bool {
 /// [`crate::Context`] at hand. `None`, doing nothing, outside processes.
 pub fn monitor(pid: impl Into<Pid>) -> Option<crate::pid::Ref> {
     let me = self_pid().and_then(crate::table::lookup)?;
-    Some(crate::signal::monitor(&*me, pid.into(), &crate::table::Global))
+    Some(crate::signal::monitor(
+        &*me,
+        pid.into(),
+        &crate::table::Global,
+    ))
 }
 
 /// Stops the calling process's monitor `reference` (without flushing a `Down` already

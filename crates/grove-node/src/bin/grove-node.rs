@@ -44,7 +44,10 @@ fn main() -> ExitCode {
                         files.key.display(),
                         hosts.join(", ")
                     );
-                    println!("use them with NodeBuilder::tls(TlsFiles::in_dir({:?}))", out);
+                    println!(
+                        "use them with NodeBuilder::tls(TlsFiles::in_dir({:?}))",
+                        out
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
