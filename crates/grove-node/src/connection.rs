@@ -272,7 +272,7 @@ where
     };
     let peer_name = handshake
         .peer()
-        .map(|peer| peer.clone())
+        .cloned()
         .ok_or(HandshakeError::OutOfOrder("expected a hello"))?;
     let session = match session {
         Some(session) => {

@@ -63,6 +63,8 @@ mod remote;
 mod router;
 mod session;
 mod stats;
+#[doc(hidden)]
+pub mod testing;
 mod tls;
 mod types;
 

@@ -1,0 +1,304 @@
+//! Bad input never takes a node down: garbage before the handshake, oversized frames, unknown or
+//! undecodable messages, a flood of connections, a peer that stops reading. Each is refused,
+//! logged and counted, and the node keeps serving a well-behaved peer throughout.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use grove_node::testing;
+use grove_node::{Node, NodeEvent};
+use grove_otp::gen_server::Server;
+use grove_runtime::{Context, Message, Pid};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+fn node() -> Node {
+    test_node("guard@127.0.0.1", |builder| {
+        builder
+            .insecure_plaintext()
+            .heartbeat(Duration::from_millis(100), Duration::from_millis(1000))
+            .max_queue_bytes(1 << 20)
+            .max_handshakes(4)
+            .handshake_timeout(Duration::from_secs(2))
+    })
+}
+
+#[test]
+#[ignore = "the body of peer processes, run by the tests themselves"]
+fn peer_main() {
+    common::peer_main();
+}
+
+/// Tests that connect to the test node take turns with the flood test, which fills every
+/// handshake slot on purpose: their own connections would be refused as part of the flood.
+fn accepting() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts a well-behaved peer, connected to the test node.
+fn good_peer(name: &str) -> Peer {
+    let peer = Peer::start(name, PeerOptions::default());
+    runtime()
+        .block_on(node().connect(&peer.addr))
+        .expect("connect");
+    peer
+}
+
+/// The node still serves a well-behaved peer: a call there and back.
+fn still_serves(peer: &Peer) {
+    let name = peer.name.clone();
+    in_process(move |_: Context<()>| async move {
+        let counter = Server::<Counter>::from_pid(remote_whereis("counter", &name).await);
+        counter
+            .call(Op::Add(1))
+            .await
+            .expect("the good peer still answers");
+    });
+}
+
+/// Waits until the connection is closed by the node (a read returns 0 or fails).
+async fn closed_by_the_node(stream: &mut TcpStream) {
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(LONG, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the node closes the connection");
+}
+
+/// Waits until `check` holds.
+async fn eventually(mut check: impl FnMut() -> bool) {
+    tokio::time::timeout(LONG, async {
+        while !check() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the condition holds in time");
+}
+
+#[test]
+fn garbage_before_the_handshake_is_refused_and_counted() {
+    let _turn = accepting();
+    let node = node();
+    let peer = good_peer("garbage-good@127.0.0.1");
+    let before = node.stats().handshakes_failed;
+    runtime().block_on(async {
+        for garbage in [
+            &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..],
+            &[0, 0, 0, 3, 1, 0xff, 0xff][..],
+            &[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5][..],
+        ] {
+            let mut stream = TcpStream::connect(node.listen_addr())
+                .await
+                .expect("connect");
+            let _ = stream.write_all(garbage).await;
+            closed_by_the_node(&mut stream).await;
+        }
+        eventually(|| node.stats().handshakes_failed >= before + 3).await;
+    });
+    still_serves(&peer);
+}
+
+#[test]
+fn a_wrong_secret_is_refused_at_the_handshake() {
+    let _turn = accepting();
+    let node = node();
+    let before = node.stats().handshakes_failed;
+    runtime().block_on(async {
+        let refused = testing::connect_raw(
+            &node.listen_addr().to_string(),
+            "liar@127.0.0.1",
+            1,
+            b"guess",
+        )
+        .await;
+        assert!(refused.is_err());
+        eventually(|| node.stats().handshakes_failed > before).await;
+        assert!(!node.nodes().contains(&"liar@127.0.0.1".to_string()));
+    });
+}
+
+#[test]
+fn an_oversized_frame_closes_only_that_connection() {
+    let _turn = accepting();
+    let node = node();
+    let peer = good_peer("oversized-good@127.0.0.1");
+    let before = node.stats().protocol_errors;
+    runtime().block_on(async {
+        let (mut stream, _) = testing::connect_raw(
+            &node.listen_addr().to_string(),
+            "huge@127.0.0.1",
+            1,
+            SECRET.as_bytes(),
+        )
+        .await
+        .expect("a raw peer connects");
+        stream
+            .write_all(&testing::oversized_frame_prefix())
+            .await
+            .expect("write");
+        closed_by_the_node(&mut stream).await;
+        eventually(|| node.stats().protocol_errors > before).await;
+    });
+    still_serves(&peer);
+}
+
+#[test]
+fn unknown_and_undecodable_messages_are_refused_and_the_connection_carries_on() {
+    let _turn = accepting();
+    let node = node();
+    let peer = good_peer("refusals-good@127.0.0.1");
+    let (sink_tx, sink_rx) = std::sync::mpsc::channel::<Pid>();
+    let (got_tx, got_rx) = std::sync::mpsc::channel::<Text>();
+    std::thread::spawn(move || {
+        in_process(move |mut ctx: Context<Text>| async move {
+            sink_tx.send(ctx.pid()).expect("test alive");
+            if let Message::User(text) = next(&mut ctx).await {
+                got_tx.send(text).expect("test alive");
+            }
+        })
+    });
+    let sink = sink_rx.recv_timeout(LONG).expect("the sink runs");
+    let before = node.stats();
+    runtime().block_on(async {
+        let (mut stream, _) = testing::connect_raw(
+            &node.listen_addr().to_string(),
+            "confused@127.0.0.1",
+            1,
+            SECRET.as_bytes(),
+        )
+        .await
+        .expect("a raw peer connects");
+        let creation = node.creation();
+        let frames = [
+            testing::message_frame(creation, sink.id(), "no.such.Type", b"hello"),
+            testing::message_frame(creation, sink.id(), "test.Text", &[0xff, 0xff, 0xff]),
+            // The sink takes Text, not EchoRequest.
+            testing::message_frame(
+                creation,
+                sink.id(),
+                "test.EchoRequest",
+                &postcard_of(&EchoRequest::Exit("x".into())),
+            ),
+            // And after all that, a good one on the same connection.
+            testing::message_frame(
+                creation,
+                sink.id(),
+                "test.Text",
+                &postcard_of(&Text("ok".into())),
+            ),
+        ];
+        for frame in frames {
+            stream.write_all(&frame).await.expect("write");
+        }
+        eventually(|| {
+            let stats = node.stats();
+            stats.refused_unknown_type > before.refused_unknown_type
+                && stats.refused_undecodable > before.refused_undecodable
+                && stats.refused_wrong_type > before.refused_wrong_type
+        })
+        .await;
+        assert!(node.nodes().contains(&"confused@127.0.0.1".to_string()));
+    });
+    assert_eq!(
+        got_rx.recv_timeout(LONG).expect("the good message arrives"),
+        Text("ok".into())
+    );
+    still_serves(&peer);
+}
+
+fn postcard_of<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    postcard::to_allocvec(value).expect("encode")
+}
+
+#[test]
+fn a_flood_of_connections_is_refused_past_the_handshake_limit() {
+    let _turn = accepting();
+    let node = node();
+    let peer = good_peer("flood-good@127.0.0.1");
+    let before = node.stats().connections_refused_flood;
+    runtime().block_on(async {
+        // Connections that never say anything hold a handshake slot until the timeout.
+        let mut idle = Vec::new();
+        for _ in 0..64 {
+            if let Ok(stream) = TcpStream::connect(node.listen_addr()).await {
+                idle.push(stream);
+            }
+        }
+        eventually(|| node.stats().connections_refused_flood > before).await;
+        drop(idle);
+    });
+    still_serves(&peer);
+}
+
+#[test]
+fn a_peer_that_stops_reading_is_cut_off_and_the_queue_stays_bounded() {
+    let _turn = accepting();
+    let node = node();
+    let mut events = node.events();
+    let peer = good_peer("reader-good@127.0.0.1");
+    let before = node.stats().dropped_queue_full;
+    let (stream, _) = runtime()
+        .block_on(testing::connect_raw(
+            &node.listen_addr().to_string(),
+            "deaf@127.0.0.1",
+            7,
+            SECRET.as_bytes(),
+        ))
+        .expect("a raw peer connects");
+    // It keeps sending heartbeats (so it is not hung) but never reads a byte.
+    let (_reader, mut writer) = stream.into_split();
+    let heartbeats = runtime().spawn(async move {
+        loop {
+            if writer.write_all(&testing::heartbeat_frame()).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    });
+    // Keep sending to it, about 6 MB/s, until it is cut off: the kernel's socket buffers fill,
+    // then the node's 1 MiB queue, then the writer stalls.
+    let deaf = Pid::from_parts("deaf@127.0.0.1", 7, 1).assume_type::<Text>();
+    let sending = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sender = {
+        let sending = sending.clone();
+        std::thread::spawn(move || {
+            let chunk = "x".repeat(60 * 1024);
+            while sending.load(std::sync::atomic::Ordering::Relaxed) {
+                for _ in 0..16 {
+                    grove_runtime::send(deaf, Text(chunk.clone()));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    };
+    let reason = runtime().block_on(async {
+        tokio::time::timeout(LONG, async {
+            loop {
+                if let Ok(NodeEvent::Down { node: down, reason }) = events.recv().await {
+                    if &*down == "deaf@127.0.0.1" {
+                        return reason;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("the deaf peer is cut off")
+    });
+    sending.store(false, std::sync::atomic::Ordering::Relaxed);
+    sender.join().expect("the sender stops");
+    assert!(reason.contains("has not read"), "{reason}");
+    // The queue holds 1 MiB: what did not fit was dropped and counted.
+    assert!(node.stats().dropped_queue_full > before);
+    heartbeats.abort();
+    still_serves(&peer);
+}
