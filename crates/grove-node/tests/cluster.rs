@@ -107,6 +107,28 @@ fn messages_reach_a_remote_name_and_pids_inside_them_stay_valid() {
 }
 
 #[test]
+fn a_large_message_crosses_in_fragments_and_keeps_its_place_in_line() {
+    let peer = connected_peer("large@127.0.0.1");
+    let name = peer.name.clone();
+    in_process(move |mut ctx: Context<Text>| async move {
+        let large = "y".repeat(3 << 20);
+        for text in [large.clone(), "small".to_string()] {
+            grove_node::send_named(
+                "echo",
+                &name,
+                EchoRequest::Echo {
+                    text,
+                    reply_to: ctx.addr(),
+                },
+            );
+        }
+        // The small one was sent after the large one by the same process: it arrives after.
+        assert_eq!(next(&mut ctx).await, Message::User(Text(large)));
+        assert_eq!(next(&mut ctx).await, Message::User(Text("small".into())));
+    });
+}
+
+#[test]
 fn a_remote_monitor_fires_noconnection_when_the_node_is_killed() {
     let mut peer = connected_peer("killed@127.0.0.1");
     let name = peer.name.clone();

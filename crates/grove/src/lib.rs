@@ -3,7 +3,8 @@
 //! This is the crate applications depend on. It re-exports Grove's layers behind features: the
 //! process runtime ([`process`], feature `runtime`) and the OTP behaviours ([`gen_server`],
 //! [`supervisor`], [`task`], [`agent`], [`event_manager`], [`application`], feature `otp`), the
-//! shared tables ([`table`], feature `tables`) and the production kit ([`kit`], feature `kit`).
+//! shared tables ([`table`], feature `tables`), the production kit ([`kit`], feature `kit`) and
+//! distribution between nodes ([`node`], feature `node`).
 //! Most programs start with `use grove::prelude::*;`.
 //!
 //! ```
@@ -38,6 +39,11 @@ pub use grove_tables as table;
 /// watchdogs, health and metrics endpoints.
 #[cfg(feature = "kit")]
 pub use grove_kit as kit;
+
+/// Distribution: nodes that connect, authenticate and encrypt, and carry send, call, link and
+/// monitor between OS processes.
+#[cfg(feature = "node")]
+pub use grove_node as node;
 
 #[cfg(feature = "otp")]
 pub use grove_otp::{agent, application, event_manager, gen_server, supervisor, task, StartError};
