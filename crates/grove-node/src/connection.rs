@@ -396,6 +396,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 tracing::trace!(peer = %session.peer_name, bytes = n, "read");
                 session.last_read.store(session.now_ms(), Ordering::Relaxed)
             }
+            Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => {
+                // TLS says so when the peer vanished without closing the session: killed.
+                break "the peer closed the connection without a goodbye (it exited or was killed)"
+                    .to_string();
+            }
             Err(error) => break format!("read failed: {error}"),
         }
     };
