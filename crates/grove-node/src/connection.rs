@@ -122,6 +122,13 @@ pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
             drop(permit);
             let error = match outcome {
                 Ok(Ok(())) => return,
+                Ok(Err(ConnectError::Handshake(HandshakeError::Refused(reason))))
+                    if reason == REFUSE_DUPLICATE =>
+                {
+                    // The dialer found it is connected to us already: nothing failed.
+                    tracing::debug!(%addr, "incoming connection withdrawn: already connected");
+                    return;
+                }
                 Ok(Err(error)) => error,
                 Err(_) => ConnectError::Timeout(limit),
             };
@@ -192,7 +199,7 @@ pub(crate) async fn connect_named(node: Arc<NodeInner>, session: Arc<Session>) {
         Ok(_) => {}
         Err(ConnectError::AlreadyConnected(_)) => {}
         Err(error) => {
-            node.close_session(&session, format!("{addr}: {error}"));
+            node.attempt_failed(&session, format!("{addr}: {error}"));
             tracing::debug!(peer = %expected, %addr, %error, "connection attempt failed");
         }
     }
@@ -286,7 +293,12 @@ where
         }
         None => match node.claim_outgoing(&peer_name) {
             Some(session) => session,
-            None => return Err(ConnectError::AlreadyConnected(Arc::from(peer_name.name))),
+            None => {
+                // Say why rather than hang up mid-handshake, so the peer does not count it as
+                // a failure.
+                let _ = io.send(&handshake.refuse(REFUSE_DUPLICATE)).await;
+                return Err(ConnectError::AlreadyConnected(Arc::from(peer_name.name)));
+            }
         },
     };
     let outcome = async {
@@ -313,7 +325,7 @@ where
             // this session comes up through that one.
             let within = node.config.handshake_timeout;
             if crate::node::session_up(&session, within).await.is_err() {
-                node.close_session(
+                node.attempt_failed(
                     &session,
                     format!("the peer said {reason:?} but no connection came up"),
                 );
@@ -321,7 +333,7 @@ where
             Err(ConnectError::AlreadyConnected(session.peer_name.clone()))
         }
         Err(error) => {
-            node.close_session(&session, format!("handshake failed: {error}"));
+            node.attempt_failed(&session, format!("handshake failed: {error}"));
             Err(error)
         }
     }

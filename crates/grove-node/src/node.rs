@@ -385,6 +385,17 @@ impl NodeInner {
         });
     }
 
+    /// A connection attempt for `session` failed: closes it unless it came up meanwhile
+    /// through the peer's connection to us.
+    pub(crate) fn attempt_failed(&self, session: &Arc<Session>, why: String) {
+        if session.close_if_connecting(why.clone()) {
+            self.failed
+                .lock()
+                .insert(session.peer_name.clone(), Instant::now());
+            self.after_close(session, false, why);
+        }
+    }
+
     /// Closes `session` and forgets it.
     pub(crate) fn close_session(&self, session: &Arc<Session>, why: String) {
         let was_up = matches!(session.phase(), Phase::Up(_));

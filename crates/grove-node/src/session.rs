@@ -311,6 +311,19 @@ impl Session {
         self.rel.lock().monitored.remove(&reference);
     }
 
+    /// Closes the session only if it never came up: a failed connection attempt must not close
+    /// a session that came up meanwhile through the peer's own connection to us.
+    pub(crate) fn close_if_connecting(&self, why: String) -> bool {
+        {
+            let mut phase = self.phase.lock();
+            if *phase != Phase::Connecting {
+                return false;
+            }
+            *phase = Phase::Closed;
+        }
+        self.close(why)
+    }
+
     /// Closes the session: stops its tasks, drops its queue, and fires `noconnection` for
     /// every link, monitor and call over it. Idempotent; returns false if it was closed already.
     pub(crate) fn close(&self, why: String) -> bool {
