@@ -104,12 +104,7 @@ pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
             }
         };
         let Ok(permit) = node.handshakes.clone().try_acquire_owned() else {
-            let refused = node
-                .stats
-                .connections_refused_flood
-                .fetch_add(1, Ordering::Relaxed)
-                + 1;
-            if refused.is_power_of_two() {
+            if let Some(refused) = crate::stats::bump(&node.stats.connections_refused_flood) {
                 tracing::warn!(%addr, refused, "connection refused: too many handshakes under way (a flood?)");
             }
             drop(stream);

@@ -3,7 +3,7 @@
 //! process of another type) is refused, logged and counted, and the connection carries on; only
 //! a broken frame structure ends it, since after that frame boundaries cannot be trusted.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use bytes::{Buf, BytesMut};
@@ -14,19 +14,13 @@ use crate::frame::{FrameError, Kind, Reassembler};
 use crate::node::NodeInner;
 use crate::protocol::{Control, Dest, MessageHeader, ReplyHeader, Request, Response, WirePid};
 use crate::session::Session;
+use crate::stats::bump as count;
 use crate::types::{Refusal, ReplyRoute};
 
 pub(crate) struct Dispatcher {
     node: Arc<NodeInner>,
     session: Arc<Session>,
     reassembler: Reassembler,
-}
-
-/// Logs a refusal now and then: the first, then at each power of two, so a flood of bad input
-/// cannot flood the log, while the counter keeps the exact number.
-fn count(counter: &AtomicU64) -> Option<u64> {
-    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
-    n.is_power_of_two().then_some(n)
 }
 
 impl Dispatcher {

@@ -277,8 +277,9 @@ impl NodeInner {
         }
     }
 
-    fn new_session(&self, name: &str, index: u32) -> Arc<Session> {
+    fn new_session(self: &Arc<Self>, name: &str, index: u32) -> Arc<Session> {
         Session::new(
+            Arc::downgrade(self),
             Arc::from(name),
             index,
             self.config.max_queue_bytes,
@@ -325,7 +326,7 @@ impl NodeInner {
 
     /// An outgoing connection learned its peer's name: the session to run it in, or `None`
     /// if the peer is already connected or being connected to.
-    pub(crate) fn claim_outgoing(&self, peer: &PeerInfo) -> Option<Arc<Session>> {
+    pub(crate) fn claim_outgoing(self: &Arc<Self>, peer: &PeerInfo) -> Option<Arc<Session>> {
         let index = Pid::from_parts(&peer.name, peer.creation, 0).node_index();
         let _structure = self.structure.lock();
         let sessions = self.sessions.pin();
@@ -387,7 +388,7 @@ impl NodeInner {
 
     /// A connection attempt for `session` failed: closes it unless it came up meanwhile
     /// through the peer's connection to us.
-    pub(crate) fn attempt_failed(&self, session: &Arc<Session>, why: String) {
+    pub(crate) fn attempt_failed(&self, session: &Session, why: String) {
         if session.close_if_connecting(why.clone()) {
             self.failed
                 .lock()
@@ -397,7 +398,7 @@ impl NodeInner {
     }
 
     /// Closes `session` and forgets it.
-    pub(crate) fn close_session(&self, session: &Arc<Session>, why: String) {
+    pub(crate) fn close_session(&self, session: &Session, why: String) {
         let was_up = matches!(session.phase(), Phase::Up(_));
         if session.close(why.clone()) {
             if !was_up {
@@ -409,11 +410,11 @@ impl NodeInner {
         }
     }
 
-    fn after_close(&self, session: &Arc<Session>, was_up: bool, why: String) {
+    fn after_close(&self, session: &Session, was_up: bool, why: String) {
         let sessions = self.sessions.pin();
         if sessions
             .get(&session.node_index)
-            .is_some_and(|current| Arc::ptr_eq(current, session))
+            .is_some_and(|current| std::ptr::eq(Arc::as_ptr(current), session))
         {
             sessions.remove(&session.node_index);
         }

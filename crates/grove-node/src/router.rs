@@ -15,6 +15,7 @@ use crate::node::NodeInner;
 use crate::outbound::Queued;
 use crate::protocol::{CallFailure, Control, Dest, MessageHeader, WirePid};
 use crate::session::{postcard_into, Session};
+use crate::stats::bump;
 
 pub(crate) struct Router(pub(crate) Arc<NodeInner>);
 
@@ -35,13 +36,7 @@ impl Router {
     }
 
     fn dropped_unreachable(&self, to: Pid) {
-        let dropped = self
-            .0
-            .stats
-            .dropped_no_connection
-            .fetch_add(1, Ordering::Relaxed)
-            + 1;
-        if dropped.is_power_of_two() {
+        if let Some(dropped) = bump(&self.0.stats.dropped_no_connection) {
             tracing::debug!(%to, node = %to.node_name(), dropped, "message dropped: its node is not reachable");
         }
     }
@@ -56,12 +51,7 @@ pub(crate) fn send_message(
     type_name: &'static str,
 ) {
     let Some(entry) = node.registry.by_type((*message).type_id()) else {
-        let count = node
-            .stats
-            .unregistered_sends
-            .fetch_add(1, Ordering::Relaxed)
-            + 1;
-        if count.is_power_of_two() {
+        if bump(&node.stats.unregistered_sends).is_some() {
             tracing::error!(
                 type_name,
                 peer = %session.peer_name,
@@ -113,12 +103,7 @@ pub(crate) fn send_message(
             session.after_queue(refused, "message");
         }
         Err(error) => {
-            let count = node
-                .stats
-                .unregistered_sends
-                .fetch_add(1, Ordering::Relaxed)
-                + 1;
-            if count.is_power_of_two() {
+            if bump(&node.stats.unregistered_sends).is_some() {
                 tracing::error!(type_name, %error, "message not sent: it could not be encoded");
             }
         }

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use grove_runtime::remote as rt;
@@ -21,6 +21,7 @@ use tokio::sync::{oneshot, Notify};
 
 use crate::frame::Kind;
 use crate::handshake::PeerInfo;
+use crate::node::NodeInner;
 use crate::outbound::{Outbound, Queued};
 use crate::protocol::{CallFailure, Control, ReplyHeader, Response};
 use crate::types::PendingReply;
@@ -53,6 +54,8 @@ struct Relations {
 pub(crate) use crate::stats::Stats;
 
 pub(crate) struct Session {
+    /// The node, to close this session through (which also forgets it and reports it).
+    node: Weak<NodeInner>,
     pub(crate) peer_name: Arc<str>,
     pub(crate) node_index: u32,
     phase: Mutex<Phase>,
@@ -80,12 +83,14 @@ pub(crate) struct Session {
 
 impl Session {
     pub(crate) fn new(
+        node: Weak<NodeInner>,
         peer_name: Arc<str>,
         node_index: u32,
         queue_limit: usize,
         stats: Arc<Stats>,
     ) -> Arc<Session> {
         Arc::new(Session {
+            node,
             peer_name,
             node_index,
             phase: Mutex::new(Phase::Connecting),
@@ -170,12 +175,7 @@ impl Session {
             Queued::Wake => self.wake.notify_one(),
             Queued::Busy | Queued::Closed => {}
             Queued::Full => {
-                let dropped = self
-                    .stats
-                    .dropped_queue_full
-                    .fetch_add(1, Ordering::Relaxed)
-                    + 1;
-                if dropped.is_power_of_two() {
+                if let Some(dropped) = crate::stats::bump(&self.stats.dropped_queue_full) {
                     tracing::warn!(
                         peer = %self.peer_name,
                         dropped,
@@ -184,10 +184,16 @@ impl Session {
                 }
             }
             Queued::Overflow => {
-                self.close(format!(
+                let why = format!(
                     "signals to {} overflowed the outbound queue (the peer stopped reading)",
                     self.peer_name
-                ));
+                );
+                match self.node.upgrade() {
+                    Some(node) => node.close_session(self, why),
+                    None => {
+                        self.close(why);
+                    }
+                }
             }
         }
     }

@@ -62,3 +62,11 @@ stats! {
     /// Connections closed because the peer sent nothing within the heartbeat timeout.
     heartbeat_timeouts,
 }
+
+/// Bumps `counter` and returns its new value when it is one to log: the first, then each power
+/// of two. A flood of bad input or drops cannot flood the log, and the counter keeps the exact
+/// number.
+pub(crate) fn bump(counter: &AtomicU64) -> Option<u64> {
+    let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
+    n.is_power_of_two().then_some(n)
+}
