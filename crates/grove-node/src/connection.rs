@@ -513,9 +513,7 @@ async fn tick_loop(node: Arc<NodeInner>, session: Arc<Session>) {
                 .lock()
                 .append(None, Kind::Heartbeat, true, |_| Ok::<(), ()>(()))
                 .unwrap_or(Queued::Busy);
-            if queued == Queued::Wake {
-                session.wake.notify_one();
-            }
+            session.after_queue(queued, "heartbeat");
         }
         if matches!(session.phase(), Phase::Closed) {
             return;

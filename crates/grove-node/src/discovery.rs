@@ -208,7 +208,7 @@ pub(crate) fn learned_peers(node: &Arc<NodeInner>, peers: Vec<(String, String)>)
             .entry(Arc::from(name.as_str()))
             .or_insert(addr);
         if node.config.mesh {
-            let _ = node.session_for(grove_runtime::Pid::from_parts(&name, 0, 0), true);
+            let _ = node.session_for(crate::remote::node_pid(&name), true);
         }
     }
 }

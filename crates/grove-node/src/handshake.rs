@@ -263,12 +263,15 @@ impl Handshake {
 
     /// The proof that `role` knows the secret, on a connection between `self.me` and `peer`.
     fn mac(&self, role: Role, peer: &PeerInfo, peer_nonce: &[u8; 32]) -> [u8; 32] {
-        self.mac_for(
+        let mut mac = self.hmac();
+        feed(
+            &mut mac,
             role,
             (&self.me.name, self.me.creation, &self.nonce),
             (&peer.name, peer.creation, peer_nonce),
             peer.version,
-        )
+        );
+        mac.finalize().into_bytes().into()
     }
 
     fn verify(&self, peer: &PeerInfo, peer_nonce: &[u8; 32], mac: &[u8; 32]) -> bool {
@@ -285,18 +288,6 @@ impl Handshake {
             peer.version,
         );
         expected.verify_slice(mac).is_ok()
-    }
-
-    fn mac_for(
-        &self,
-        role: Role,
-        prover: (&str, u32, &[u8; 32]),
-        verifier: (&str, u32, &[u8; 32]),
-        version: u16,
-    ) -> [u8; 32] {
-        let mut mac = self.hmac();
-        feed(&mut mac, role, prover, verifier, version);
-        mac.finalize().into_bytes().into()
     }
 
     fn hmac(&self) -> Hmac<Sha256> {

@@ -204,7 +204,7 @@ impl Node {
     /// Connects to the node `name` (Erlang's `net_kernel:connect_node`), at the address it is
     /// known by, and waits until the connection is up.
     pub async fn connect_node(&self, name: &str) -> Result<(), NodeError> {
-        let probe = Pid::from_parts(name, 0, 0);
+        let probe = crate::remote::node_pid(name);
         let session = self
             .inner
             .session_for(probe, true)
@@ -220,7 +220,7 @@ impl Node {
     /// Closes the connection to `name`; links and monitors over it fire `noconnection`. True
     /// if there was one.
     pub fn disconnect(&self, name: &str) -> bool {
-        let index = Pid::from_parts(name, 0, 0).node_index();
+        let index = crate::remote::node_pid(name).node_index();
         let session = self.inner.sessions.pin().get(&index).cloned();
         match session {
             Some(session) => {
@@ -327,7 +327,7 @@ impl NodeInner {
     /// An outgoing connection learned its peer's name: the session to run it in, or `None`
     /// if the peer is already connected or being connected to.
     pub(crate) fn claim_outgoing(self: &Arc<Self>, peer: &PeerInfo) -> Option<Arc<Session>> {
-        let index = Pid::from_parts(&peer.name, peer.creation, 0).node_index();
+        let index = crate::remote::node_pid(&peer.name).node_index();
         let _structure = self.structure.lock();
         let sessions = self.sessions.pin();
         if sessions.get(&index).is_some() {
@@ -342,7 +342,7 @@ impl NodeInner {
     /// to each other at once, the connection opened by the node with the smaller name is kept
     /// (both sides decide the same way, so exactly one survives).
     pub(crate) fn decide_incoming(self: &Arc<Self>, peer: &PeerInfo) -> Decision {
-        let index = Pid::from_parts(&peer.name, peer.creation, 0).node_index();
+        let index = crate::remote::node_pid(&peer.name).node_index();
         let _structure = self.structure.lock();
         let sessions = self.sessions.pin();
         if let Some(existing) = sessions.get(&index).cloned() {

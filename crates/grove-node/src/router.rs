@@ -70,11 +70,10 @@ pub(crate) fn send_message(
                 type_name: entry.name(),
             };
             postcard_into(buf, &header)?;
-            let id = session.next_id();
             let Some(message) = message.take() else {
                 return Err("message already taken".to_string());
             };
-            if let Some(reply) = entry.encode(message, id, buf)? {
+            if let Some((id, reply)) = entry.encode(message, &mut || session.next_id(), buf)? {
                 // Kept while the queue is still locked, so the writer cannot put the call on
                 // the wire (and its reply come back) before the reply has somewhere to go.
                 session.add_call(id, reply);
@@ -96,7 +95,7 @@ pub(crate) fn send_message(
             // A call learns why at once; a plain message is dropped and counted.
             if let Some(message) = message.take() {
                 let mut scratch = Vec::new();
-                if let Ok(Some(reply)) = entry.encode(message, 0, &mut scratch) {
+                if let Ok(Some((_, reply))) = entry.encode(message, &mut || 0, &mut scratch) {
                     reply.complete(Err(failure));
                 }
             }

@@ -50,8 +50,7 @@ struct Relations {
     monitored: HashMap<Ref, (Pid, Pid)>,
 }
 
-/// Counters a session bumps; owned by the node.
-pub(crate) use crate::stats::Stats;
+use crate::stats::Stats;
 
 pub(crate) struct Session {
     /// The node, to close this session through (which also forgets it and reports it).

@@ -21,6 +21,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::protocol::CallFailure;
+use crate::session::postcard_into;
 
 /// Why an arriving message was not delivered.
 #[derive(Debug)]
@@ -53,6 +54,9 @@ pub(crate) trait PendingReply: Send {
     fn is_waiting(&self) -> bool;
 }
 
+/// A call's id and where its reply goes, returned by [`WireType::encode`].
+pub(crate) type PendingCall = (u64, Box<dyn PendingReply>);
+
 /// Sends a server's reply back to the calling node; made by the connection for each call.
 pub(crate) type ReplyRoute = Box<dyn FnOnce(u64, Result<Vec<u8>, CallFailure>) + Send>;
 
@@ -61,14 +65,14 @@ pub(crate) trait WireType: Send + Sync {
     /// The stable name it travels under.
     fn name(&self) -> &str;
 
-    /// Writes `message` (of this type) to `out`. A call returns its pending reply, to be kept
-    /// under `call` until the reply frame comes back.
+    /// Writes `message` (of this type) to `out`. A call takes an id from `next_call` and
+    /// returns it with its pending reply, to be kept until the reply frame comes back.
     fn encode(
         &self,
         message: Box<dyn Any + Send>,
-        call: u64,
+        next_call: &mut dyn FnMut() -> u64,
         out: &mut Vec<u8>,
-    ) -> Result<Option<Box<dyn PendingReply>>, String>;
+    ) -> Result<Option<PendingCall>, String>;
 
     /// Decodes `payload` and delivers it to the local process `to`. A call's reply goes
     /// through `reply`.
@@ -92,13 +96,13 @@ where
     fn encode(
         &self,
         message: Box<dyn Any + Send>,
-        _call: u64,
+        _next_call: &mut dyn FnMut() -> u64,
         out: &mut Vec<u8>,
-    ) -> Result<Option<Box<dyn PendingReply>>, String> {
+    ) -> Result<Option<PendingCall>, String> {
         let message = message
             .downcast::<M>()
             .map_err(|_| "registry entry of another type".to_string())?;
-        append(out, &*message)?;
+        postcard_into(out, &*message)?;
         Ok(None)
     }
 
@@ -138,34 +142,35 @@ where
     fn encode(
         &self,
         message: Box<dyn Any + Send>,
-        call: u64,
+        next_call: &mut dyn FnMut() -> u64,
         out: &mut Vec<u8>,
-    ) -> Result<Option<Box<dyn PendingReply>>, String> {
+    ) -> Result<Option<PendingCall>, String> {
         let envelope = message
             .downcast::<Envelope<S>>()
             .map_err(|_| "registry entry of another type".to_string())?;
         match envelope.into_request() {
             ServerRequest::Call(request, from) => {
+                let call = next_call();
                 let wire: ServerWire<&S::Call, (), ()> = ServerWire::Call {
                     id: call,
                     request: &request,
                 };
-                if let Err(error) = append(out, &wire) {
+                if let Err(error) = postcard_into(out, &wire) {
                     from.fail(CallError::Refused(format!(
                         "the request could not be encoded: {error}"
                     )));
                     return Err(error);
                 }
-                Ok(Some(Box::new(TypedPending::<S::Reply> { from })))
+                Ok(Some((call, Box::new(TypedPending::<S::Reply> { from }))))
             }
             ServerRequest::Cast(request) => {
-                append(out, &ServerWire::<(), &S::Cast, ()>::Cast(&request)).map(|()| None)
+                postcard_into(out, &ServerWire::<(), &S::Cast, ()>::Cast(&request)).map(|()| None)
             }
             ServerRequest::Info(info) => {
-                append(out, &ServerWire::<(), (), &S::Info>::Info(&info)).map(|()| None)
+                postcard_into(out, &ServerWire::<(), (), &S::Info>::Info(&info)).map(|()| None)
             }
             ServerRequest::Stop(reason) => {
-                append(out, &ServerWire::<(), (), ()>::Stop(reason)).map(|()| None)
+                postcard_into(out, &ServerWire::<(), (), ()>::Stop(reason)).map(|()| None)
             }
         }
     }
@@ -261,12 +266,6 @@ pub(crate) fn call_error_of(failure: CallFailure) -> CallError {
         CallFailure::NotRegistered(name) => CallError::NotRegistered(name),
         CallFailure::Refused(why) => CallError::Refused(why),
     }
-}
-
-fn append<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> Result<(), String> {
-    postcard::to_io(value, out)
-        .map(|_| ())
-        .map_err(|error| error.to_string())
 }
 
 fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Refusal> {
@@ -422,7 +421,7 @@ mod tests {
         assert_eq!(entry.name(), "demo.Ping");
         let mut out = Vec::new();
         assert!(entry
-            .encode(Box::new(Ping(7)), 0, &mut out)
+            .encode(Box::new(Ping(7)), &mut || 0, &mut out)
             .unwrap()
             .is_none());
         assert_eq!(postcard::from_bytes::<Ping>(&out).unwrap(), Ping(7));
