@@ -114,6 +114,7 @@ pub(crate) struct Config {
     pub(crate) handshake_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) max_queue_bytes: usize,
+    pub(crate) busy_limit: usize,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_handshakes: usize,
     pub(crate) mesh: bool,
@@ -149,6 +150,7 @@ pub struct NodeBuilder {
     handshake_timeout: Duration,
     connect_timeout: Duration,
     max_queue_bytes: usize,
+    busy_limit: usize,
     max_message_bytes: usize,
     max_handshakes: usize,
     mesh: bool,
@@ -177,6 +179,7 @@ impl NodeBuilder {
             handshake_timeout: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(3),
             max_queue_bytes: 64 << 20,
+            busy_limit: 1 << 20,
             max_message_bytes: 64 << 20,
             max_handshakes: 64,
             mesh: true,
@@ -239,8 +242,17 @@ impl NodeBuilder {
 
     /// The most bytes queued for one peer. Past it, messages to that peer are dropped and
     /// counted (signals are not: past twice this, the connection is closed). Default 64 MiB.
+    /// A producer that must not lose messages paces itself with [`crate::wait_for_room`].
     pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
         self.max_queue_bytes = bytes.max(1 << 16);
+        self
+    }
+
+    /// How many queued bytes make a connection *busy*: [`crate::wait_for_room`] holds its
+    /// caller while the queue to a peer is past this. Erlang's `dist_buf_busy_limit`, whose
+    /// default (1 MiB) this shares. Clamped to at most `max_queue_bytes`.
+    pub fn busy_limit(mut self, bytes: usize) -> Self {
+        self.busy_limit = bytes;
         self
     }
 
@@ -365,6 +377,7 @@ impl NodeBuilder {
                 handshake_timeout: self.handshake_timeout,
                 connect_timeout: self.connect_timeout,
                 max_queue_bytes: self.max_queue_bytes,
+                busy_limit: self.busy_limit.min(self.max_queue_bytes),
                 max_message_bytes: self.max_message_bytes,
                 max_handshakes: self.max_handshakes,
                 mesh: self.mesh,

@@ -426,7 +426,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
             if out.is_closed() {
                 return;
             }
+            let was_busy = out.queued_bytes() > session.busy_limit;
             out.take_batch(&mut batch);
+            if was_busy && out.queued_bytes() <= session.busy_limit {
+                // Senders held in `wait_for_room` (they checked under this lock) fill the next
+                // batch while this one is written.
+                session.room.notify_waiters();
+            }
         }
         if batch.is_empty() {
             session.wake.notified().await;

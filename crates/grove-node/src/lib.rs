@@ -75,7 +75,8 @@ pub use frame::FrameError;
 pub use handshake::HandshakeError;
 pub use node::{Node, NodeEvent};
 pub use remote::{
-    monitor_node, node_pid, send_named, spawn, whereis, RemoteSpawnError, REQUEST_TIMEOUT,
+    monitor_node, node_pid, send_named, spawn, wait_for_room, whereis, RemoteSpawnError,
+    REQUEST_TIMEOUT,
 };
 pub use stats::NodeStats;
 pub use types::RegistryError;

@@ -193,6 +193,15 @@ impl Node {
         self.inner.stats.snapshot()
     }
 
+    /// How many bytes wait to be written to the node `name` (the queue
+    /// [`crate::wait_for_room`] paces producers by); `None` when not connected or connecting.
+    pub fn queued_bytes(&self, name: &str) -> Option<usize> {
+        let index = crate::remote::node_pid(name).node_index();
+        let session = self.inner.sessions.pin().get(&index).cloned()?;
+        let bytes = session.out.lock().queued_bytes();
+        Some(bytes)
+    }
+
     /// Connects to the node listening at `addr` (`host:port`) and returns its name. Already
     /// connected is not an error.
     pub async fn connect(&self, addr: &str) -> Result<String, NodeError> {
@@ -283,6 +292,7 @@ impl NodeInner {
             Arc::from(name),
             index,
             self.config.max_queue_bytes,
+            self.config.busy_limit,
             self.stats.clone(),
         )
     }

@@ -82,7 +82,6 @@ impl Outbound {
     }
 
     /// Bytes waiting to be written.
-    #[cfg(test)]
     pub(crate) fn queued_bytes(&self) -> usize {
         self.bytes
     }

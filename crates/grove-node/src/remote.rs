@@ -55,6 +55,36 @@ pub fn send_named<M: Send + 'static>(name: &str, node: &str, message: M) {
     }
 }
 
+/// Waits while the connection to `to`'s node is *busy*: while more than
+/// [`NodeBuilder::busy_limit`](crate::NodeBuilder::busy_limit) bytes (1 MiB by default) wait to
+/// be written to it. Returns at once for a local pid, for a node with no connection, and when
+/// the connection closes.
+///
+/// `send` never blocks: a process that sends faster than the network carries fills the queue
+/// to that node, and past `max_queue_bytes` its messages are dropped and counted. Erlang
+/// suspends such a sender instead (a *busy distribution port*); a Grove producer gets the same
+/// pacing by awaiting this after its sends:
+///
+/// ```no_run
+/// # async fn producer(sink: grove_runtime::Addr<u64>) {
+/// for n in 0..10_000_000u64 {
+///     grove_runtime::send(sink, n);
+///     grove_node::wait_for_room(sink.pid()).await;
+/// }
+/// # }
+/// ```
+pub async fn wait_for_room(to: Pid) {
+    if to.is_local() {
+        return;
+    }
+    let Ok(inner) = crate::node::current_inner() else {
+        return;
+    };
+    if let Some(session) = inner.session_for(to, false) {
+        session.wait_for_room().await;
+    }
+}
+
 /// The pid registered as `name` on `node`, if any (a round trip to that node).
 pub async fn whereis(name: &str, node: &str) -> Result<Option<Pid>, NodeError> {
     let inner = crate::node::current_inner()?;
@@ -142,11 +172,14 @@ async fn ask(node: &str, request: Request) -> Result<Response, NodeError> {
     let session = inner
         .session_for(node_pid(node), true)
         .ok_or_else(|| NodeError::NoConnection(node.to_string()))?;
-    let response = session.request(request);
+    let (id, response) = session.request(request);
     match tokio::time::timeout(REQUEST_TIMEOUT, response).await {
         Ok(Ok(response)) => Ok(response),
         Ok(Err(_)) => Err(NodeError::NoConnection(node.to_string())),
-        Err(_) => Err(NodeError::Timeout(node.to_string(), REQUEST_TIMEOUT)),
+        Err(_) => {
+            session.forget_request(id);
+            Err(NodeError::Timeout(node.to_string(), REQUEST_TIMEOUT))
+        }
     }
 }
 

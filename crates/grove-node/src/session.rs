@@ -61,6 +61,10 @@ pub(crate) struct Session {
     pub(crate) out: Mutex<Outbound>,
     /// Wakes the writer when the queue goes from empty to not.
     pub(crate) wake: Notify,
+    /// Wakes those in [`Session::wait_for_room`] when the writer has taken the queue below
+    /// `busy_limit`, or the session closed.
+    pub(crate) room: Notify,
+    pub(crate) busy_limit: usize,
     /// Wakes those waiting for the session to come up or close.
     pub(crate) phase_changed: Notify,
     rel: Mutex<Relations>,
@@ -86,6 +90,7 @@ impl Session {
         peer_name: Arc<str>,
         node_index: u32,
         queue_limit: usize,
+        busy_limit: usize,
         stats: Arc<Stats>,
     ) -> Arc<Session> {
         Arc::new(Session {
@@ -95,6 +100,8 @@ impl Session {
             phase: Mutex::new(Phase::Connecting),
             out: Mutex::new(Outbound::new(queue_limit)),
             wake: Notify::new(),
+            room: Notify::new(),
+            busy_limit,
             phase_changed: Notify::new(),
             rel: Mutex::new(Relations::default()),
             calls: Mutex::new(HashMap::new()),
@@ -197,6 +204,23 @@ impl Session {
         }
     }
 
+    /// Returns once fewer than `busy_limit` bytes wait in the queue, or the session is closed.
+    pub(crate) async fn wait_for_room(&self) {
+        loop {
+            let notified = self.room.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a wake-up between the check and the wait counts.
+            notified.as_mut().enable();
+            {
+                let out = self.out.lock();
+                if out.is_closed() || out.queued_bytes() <= self.busy_limit {
+                    return;
+                }
+            }
+            notified.await;
+        }
+    }
+
     /// Queues the reply to a remote call.
     pub(crate) fn send_reply(&self, call: u64, outcome: Result<Vec<u8>, CallFailure>) {
         let (header, payload) = match outcome {
@@ -242,16 +266,24 @@ impl Session {
         self.calls.lock().remove(&id)
     }
 
-    /// Sends a request and returns where its response will arrive; the receiver errors if the
-    /// session closes first.
-    pub(crate) fn request(&self, request: crate::protocol::Request) -> oneshot::Receiver<Response> {
+    /// Sends a request and returns its id and where its response will arrive; the receiver
+    /// errors if the session closes first.
+    pub(crate) fn request(
+        &self,
+        request: crate::protocol::Request,
+    ) -> (u64, oneshot::Receiver<Response>) {
         let (tx, rx) = oneshot::channel();
         let id = self.next_id();
         if !self.is_closed() {
             self.requests.lock().insert(id, tx);
             self.signal(None, &Control::Request { id, request });
         }
-        rx
+        (id, rx)
+    }
+
+    /// Drops a request whose caller stopped waiting; a late response is then ignored.
+    pub(crate) fn forget_request(&self, id: u64) {
+        self.requests.lock().remove(&id);
     }
 
     pub(crate) fn respond(&self, id: u64, response: Response) {
@@ -350,6 +382,7 @@ impl Session {
                 .fetch_add(dropped as u64, Ordering::Relaxed);
         }
         self.wake.notify_one();
+        self.room.notify_waiters();
         self.phase_changed.notify_waiters();
         for task in self.tasks.lock().drain(..) {
             task.abort();

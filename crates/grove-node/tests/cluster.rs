@@ -72,6 +72,29 @@ fn a_call_and_a_cast_reach_a_server_on_another_node() {
 }
 
 #[test]
+fn a_producer_paced_by_wait_for_room_loses_nothing_and_keeps_the_queue_under_the_busy_limit() {
+    let peer = connected_peer("paced@127.0.0.1");
+    let name = peer.name.clone();
+    let dropped_before = node().stats().dropped_queue_full;
+    in_process(move |_: Context<()>| async move {
+        let counter = Server::<Counter>::from_pid(remote_whereis("counter", &name).await);
+        let casts = 200_000u64;
+        for _ in 0..casts {
+            counter.cast(1);
+            grove_node::wait_for_room(counter.pid()).await;
+            // Only the writer touches the queue until the next cast: it can only shrink.
+            let queued = node().queued_bytes(&name).expect("connected");
+            assert!(
+                queued <= 1 << 20,
+                "{queued} bytes queued past the 1 MiB busy limit"
+            );
+        }
+        assert_eq!(counter.call(Op::Get).await, Ok(casts));
+    });
+    assert_eq!(node().stats().dropped_queue_full, dropped_before);
+}
+
+#[test]
 fn messages_reach_a_remote_name_and_pids_inside_them_stay_valid() {
     let peer = connected_peer("send@127.0.0.1");
     let name = peer.name.clone();
