@@ -5,7 +5,7 @@
 %%   erl -noshell -pa DIR -run grove_bench main SCENARIO PARAM... -s init stop
 %% which prints one line, "value V1 V2 ...", in the scenario's units (see bench/src/scenarios.rs).
 -module(grove_bench).
--export([main/1]).
+-export([main/1, seconds/1]).
 
 %% Same scattered key order as the Rust side: it multiplies by 0x9E3779B97F4A7C15 modulo 2^20,
 %% whose low 20 bits are 687125 (table sizes are powers of two up to 2^20).
@@ -172,6 +172,10 @@ run('table-range', [N, Scans]) ->
     Window = 1000,
     {S, _} = seconds(fun() -> scan_loop(T, N, 0, Scans, Window) end),
     [Scans * Window / S];
+
+%% The distribution scenarios, on two nodes: see grove_bench_dist.
+run(Dist, Params) when Dist =:= 'dist-send'; Dist =:= 'dist-call'; Dist =:= 'dist-detect' ->
+    grove_bench_dist:run(Dist, Params);
 
 run(Other, _) ->
     io:format("unsupported ~p~n", [Other]),

@@ -1,8 +1,9 @@
 //! The Grove side: each scenario on Grove's runtime, behaviours and tables, in this process
-//! (spawn alone runs in a fresh OS process, see `processes::spawn_in_fresh_process`).
+//! (spawn runs in a fresh OS process, see `processes::spawn_in_fresh_process`, and the
+//! distribution scenarios in two, see `dist`).
 
 use crate::scenarios::Scenario;
-use crate::{kit, otp, processes, tables};
+use crate::{dist, kit, otp, processes, tables};
 
 /// Runs `scenario` once with `params` and returns its metrics in order.
 pub fn run(scenario: &Scenario, params: &[u64]) -> Result<Vec<f64>, String> {
@@ -36,6 +37,7 @@ pub fn run(scenario: &Scenario, params: &[u64]) -> Result<Vec<f64>, String> {
             let (single, batched, _commit_ms) = tables::durable(p(0)? as u64, p(1)? as u64, 1000);
             vec![single, batched]
         }
+        "dist-send" | "dist-call" | "dist-detect" => dist::run_in_child(scenario.program, params)?,
         other => match run_kit(scenario, params, false)? {
             Some(values) => values,
             None => return Err(format!("no Grove scenario {other}")),

@@ -14,12 +14,15 @@
 //!   `--only NAME[,NAME]` picks scenarios, `--sides grove,erlang` picks sides.
 //! - The kit's scenarios (cache, limiter, breaker) run on Grove and on the "bare" side, the
 //!   crate under each piece, and report what the wrapper costs instead of targets.
+//! - The distribution scenarios run two nodes on loopback, each its own OS process: Grove's
+//!   (see `dist`) and Erlang's (`bench/erlang/grove_bench_dist.erl`, OTP's `peer` module).
 
 use std::path::PathBuf;
 
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
 
+mod dist;
 mod grove_side;
 mod kit;
 mod measure;
@@ -45,7 +48,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Args {
     /// Only these scenarios (comma-separated): spawn, ring, ping-pong, fan-in-2, fan-in-8, call,
     /// call-4, cast, restart, registry, table-insert, table-lookup-1, table-lookup-2,
-    /// table-counter, table-range, cache-hit, cache-fetch, limiter-check, breaker-call, durable.
+    /// table-counter, table-range, cache-hit, cache-fetch, limiter-check, breaker-call, durable,
+    /// dist-send, dist-send-tls, dist-call, dist-call-tls, dist-detect-kill, dist-detect-hang.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Only these sides (comma-separated): grove, bare (the crates under the kit), erlang, and
@@ -65,6 +69,12 @@ struct Args {
     /// Internal: run one spawn measurement in this (fresh) OS process and print it.
     #[arg(long, hide = true)]
     child_spawn: Option<usize>,
+    /// Internal: be the measuring node of a distribution scenario (PROGRAM PARAMS...).
+    #[arg(long, hide = true, num_args = 1.., allow_hyphen_values = true)]
+    child_dist: Vec<String>,
+    /// Internal: be the other node of a distribution scenario (its TLS directory, or -).
+    #[arg(long, hide = true, allow_hyphen_values = true)]
+    child_dist_peer: Option<String>,
 }
 
 fn main() {
@@ -73,6 +83,23 @@ fn main() {
         let (cold, bytes) = processes::spawn_idle(n);
         let (warm, _) = processes::spawn_idle(n);
         println!("{cold} {bytes} {warm}");
+        return;
+    }
+    if let Some(certs) = &args.child_dist_peer {
+        dist::other_main(certs);
+        return;
+    }
+    if !args.child_dist.is_empty() {
+        match dist::measuring_main(&args.child_dist) {
+            Ok(values) => {
+                let fields: Vec<String> = values.iter().map(|v| format!("{v:.6}")).collect();
+                println!("value {}", fields.join(" "));
+            }
+            Err(error) => {
+                eprintln!("grove-bench: {error}");
+                std::process::exit(1);
+            }
+        }
         return;
     }
     if let Err(error) = suite(&args) {

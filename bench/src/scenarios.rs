@@ -23,6 +23,9 @@ pub struct Metric {
     /// must do); `None` where the suite sets none. Against every Rust peer the target is always
     /// to be ahead (an advantage of at least 1).
     pub erlang_target: Option<f64>,
+    /// A target for Grove's own value, in the metric's unit: at least this when higher is
+    /// better, at most this when lower is (the distribution targets are of this kind).
+    pub goal: Option<f64>,
 }
 
 impl Metric {
@@ -30,6 +33,14 @@ impl Metric {
     const fn target(self, advantage: f64) -> Metric {
         Metric {
             erlang_target: Some(advantage),
+            ..self
+        }
+    }
+
+    /// This metric with a target for Grove's own value.
+    const fn goal(self, value: f64) -> Metric {
+        Metric {
+            goal: Some(value),
             ..self
         }
     }
@@ -66,6 +77,7 @@ const fn higher(id: &'static str, unit: &'static str) -> Metric {
         unit,
         better: Better::Higher,
         erlang_target: None,
+        goal: None,
     }
 }
 
@@ -75,6 +87,7 @@ const fn lower(id: &'static str, unit: &'static str) -> Metric {
         unit,
         better: Better::Lower,
         erlang_target: None,
+        goal: None,
     }
 }
 
@@ -246,6 +259,62 @@ pub const ALL: &[Scenario] = &[
         full: &[4_000_000],
         quick: &[10_000],
         metrics: &[lower("breaker-call", "ns per call")],
+    },
+    Scenario {
+        name: "dist-send",
+        what: "1,000,000 small messages from a process to one on another node (loopback, no TLS), the sender paced by the connection",
+        program: "dist-send",
+        full: &[1_000_000, 0],
+        quick: &[10_000, 0],
+        metrics: &[higher("dist-send", "messages/s").goal(1_000_000.0)],
+    },
+    Scenario {
+        name: "dist-send-tls",
+        what: "dist-send over mutual TLS (Erlang: TLS distribution needs the ssl application, not in erlang-base)",
+        program: "dist-send",
+        full: &[1_000_000, 1],
+        quick: &[10_000, 1],
+        metrics: &[higher("dist-send-tls", "messages/s")],
+    },
+    Scenario {
+        name: "dist-call",
+        what: "20,000 sequential GenServer calls to another node (no TLS); then as many 8-byte TCP round trips between the same two OS processes",
+        program: "dist-call",
+        full: &[20_000, 0],
+        quick: &[500, 0],
+        metrics: &[
+            lower("dist-call", "us per call"),
+            lower("dist-call-tcp", "us per TCP round trip"),
+            lower("dist-call-vs-tcp", "call / TCP round trip").goal(1.3),
+        ],
+    },
+    Scenario {
+        name: "dist-call-tls",
+        what: "dist-call over mutual TLS (the TCP round trip stays plain)",
+        program: "dist-call",
+        full: &[20_000, 1],
+        quick: &[500, 1],
+        metrics: &[
+            lower("dist-call-tls", "us per call"),
+            lower("dist-call-tls-tcp", "us per TCP round trip"),
+            lower("dist-call-tls-vs-tcp", "call / TCP round trip"),
+        ],
+    },
+    Scenario {
+        name: "dist-detect-kill",
+        what: "the other node killed (SIGKILL): ms from running kill until monitor_node fires",
+        program: "dist-detect",
+        full: &[9, 60, 0],
+        quick: &[9, 60, 0],
+        metrics: &[lower("dist-detect-kill", "ms")],
+    },
+    Scenario {
+        name: "dist-detect-hang",
+        what: "the other node hung (SIGSTOP): ms until monitor_node fires, each side's default failure detector (Erlang: net_ticktime 60 s; 2 s with --quick)",
+        program: "dist-detect",
+        full: &[19, 60, 0],
+        quick: &[19, 2, 0],
+        metrics: &[lower("dist-detect-hang", "ms").goal(2000.0)],
     },
     Scenario {
         name: "durable",

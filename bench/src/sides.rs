@@ -74,7 +74,7 @@ impl Side {
 }
 
 /// Runs a side's program and reads its `value` line.
-fn run_program(mut command: Command) -> Result<Outcome, String> {
+pub(crate) fn run_program(mut command: Command) -> Result<Outcome, String> {
     let output = command
         .output()
         .map_err(|error| format!("cannot start {command:?}: {error}"))?;
