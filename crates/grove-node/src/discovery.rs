@@ -111,19 +111,30 @@ impl Discovery {
                 let Some(resolver) = resolver else {
                     return Vec::new();
                 };
-                match resolver.srv_lookup(name.as_str()).await {
+                let targets: Vec<_> = match resolver.srv_lookup(name.as_str()).await {
                     Ok(records) => records
                         .iter()
-                        .map(|srv| {
-                            let target = srv.target().to_utf8();
-                            format!("{}:{}", target.trim_end_matches('.'), srv.port())
-                        })
+                        .map(|srv| (srv.target().clone(), srv.port()))
                         .collect(),
                     Err(error) => {
                         tracing::debug!(%name, %error, "DNS SRV discovery found no peers this round");
-                        Vec::new()
+                        return Vec::new();
+                    }
+                };
+                // Each target through the same resolver (it may be the only one that knows
+                // the name); left to the system resolver at connect time if it cannot say.
+                let mut addrs = Vec::new();
+                for (target, port) in targets {
+                    match resolver.lookup_ip(target.clone()).await {
+                        Ok(ips) => {
+                            addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, port).to_string()))
+                        }
+                        Err(_) => {
+                            addrs.push(format!("{}:{port}", target.to_utf8().trim_end_matches('.')))
+                        }
                     }
                 }
+                addrs
             }
         }
     }

@@ -177,6 +177,8 @@ pub struct PeerOptions {
     pub connect: Vec<String>,
     /// Heartbeat interval and timeout in milliseconds.
     pub heartbeat: Option<(u64, u64)>,
+    /// Where to listen (default `127.0.0.1:0`).
+    pub listen: Option<String>,
 }
 
 /// A peer node: a child OS process. Killed when dropped.
@@ -213,6 +215,9 @@ impl Peer {
         }
         if let Some((interval, timeout)) = options.heartbeat {
             command.env("GROVE_PEER_HEARTBEAT", format!("{interval},{timeout}"));
+        }
+        if let Some(listen) = &options.listen {
+            command.env("GROVE_PEER_LISTEN", listen);
         }
         let mut child = command.spawn().expect("spawn a peer");
         let stdout = child.stdout.take().expect("peer stdout");
@@ -289,6 +294,7 @@ pub fn peer_main() {
         let (a, b) = s.split_once(',')?;
         Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?))
     });
+    let listen = std::env::var("GROVE_PEER_LISTEN").unwrap_or_else(|_| "127.0.0.1:0".into());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -297,7 +303,7 @@ pub fn peer_main() {
     runtime.block_on(async move {
         let mut builder = register(
             NodeBuilder::new(&name)
-                .listen("127.0.0.1:0".parse().expect("address"))
+                .listen(listen.parse().expect("GROVE_PEER_LISTEN is an address"))
                 .secret(&secret),
         );
         builder = match tls {
