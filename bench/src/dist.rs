@@ -10,10 +10,10 @@
 //!   a round trip that returns how many arrived. The sender paces itself with
 //!   `grove::node::wait_for_room` after every send, the way Erlang suspends a sender on a busy
 //!   distribution port. [messages/s]
-//! - `dist-call N TLS`: N sequential `Server::call`s to a GenServer on the other node, then N
+//! - `dist-call N TLS`: N sequential `Server::call`s to a GenServer on the other node, and N
 //!   8-byte round trips over a plain TCP connection between the same two OS processes (tokio,
-//!   nodelay, on the same runtime), the floor a call could reach. [us per call, us per TCP round
-//!   trip, call / TCP]
+//!   nodelay, on the same runtime), the floor a call could reach; in alternating blocks of 500,
+//!   so that both meet the same machine. [us per call, us per TCP round trip, call / TCP]
 //! - `dist-detect SIGNAL TICKTIME TLS`: the other node's OS process gets SIGNAL (9: killed,
 //!   19: stopped, a hung node); the time from running `kill` until `monitor_node` delivers its
 //!   `Down`. Grove's default failure detector runs (400 ms heartbeats, 1.5 s timeout); TICKTIME
@@ -118,6 +118,7 @@ pub fn measuring_main(args: &[String]) -> Result<Vec<f64>, String> {
                 .map_err(|e| format!("cannot make certificates: {e}"))
         })
         .transpose()?;
+    let certs_dir = certs.clone();
     let other = OtherNode::start(certs.as_deref())?;
     let result = Arc::new(Mutex::new(
         Err("the measurement did not finish".to_string()),
@@ -141,6 +142,9 @@ pub fn measuring_main(args: &[String]) -> Result<Vec<f64>, String> {
         *out.lock().unwrap_or_else(|e| e.into_inner()) = measured;
     });
     drop(other);
+    if let Some(dir) = &certs_dir {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let measured = result.lock().unwrap_or_else(|e| e.into_inner()).clone();
     measured
 }
@@ -191,27 +195,27 @@ async fn measure(
         }
         Workload::Call(n) => {
             let echo = Server::<Echo>::from_pid(remote("echo").await?);
-            let calls = |count: u64| async move {
-                for i in 0..count {
-                    if echo.call(i).await != Ok(i) {
-                        return Err(format!("call {i} did not come back"));
-                    }
-                }
-                Ok::<(), String>(())
-            };
-            calls(1_000).await?;
-            let t0 = Instant::now();
-            calls(n).await?;
-            let call = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
-
             let mut tcp = tokio::net::TcpStream::connect(&tcp_addr)
                 .await
                 .map_err(|e| format!("cannot connect to the TCP echo: {e}"))?;
             tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+            calls(echo, 1_000).await?;
             round_trips(&mut tcp, 1_000).await?;
-            let t0 = Instant::now();
-            round_trips(&mut tcp, n).await?;
-            let raw = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+            // In alternating blocks, so that both see the machine in the same moods.
+            let (mut call_time, mut tcp_time) = (Duration::ZERO, Duration::ZERO);
+            let mut done = 0;
+            while done < n {
+                let block = CALL_BLOCK.min(n - done);
+                let t0 = Instant::now();
+                calls(echo, block).await?;
+                call_time += t0.elapsed();
+                let t0 = Instant::now();
+                round_trips(&mut tcp, block).await?;
+                tcp_time += t0.elapsed();
+                done += block;
+            }
+            let call = call_time.as_secs_f64() * 1e6 / n as f64;
+            let raw = tcp_time.as_secs_f64() * 1e6 / n as f64;
             Ok(vec![call, raw, call / raw])
         }
         Workload::Detect(signal) => {
@@ -236,6 +240,19 @@ async fn measure(
             }
         }
     }
+}
+
+/// How many calls, then TCP round trips, `dist-call` times at a go.
+const CALL_BLOCK: u64 = 500;
+
+/// `n` sequential calls to the echo server.
+async fn calls(echo: Server<Echo>, n: u64) -> Result<(), String> {
+    for i in 0..n {
+        if echo.call(i).await != Ok(i) {
+            return Err(format!("call {i} did not come back"));
+        }
+    }
+    Ok(())
 }
 
 /// Sends `n` counts to the sink, waiting for room in the connection after each.
@@ -286,19 +303,24 @@ impl OtherNode {
             .spawn()
             .map_err(|e| format!("cannot start the other node: {e}"))?;
         let stdout = child.stdout.take().ok_or("no stdout from the other node")?;
-        let mut lines = BufReader::new(stdout).lines();
-        let ready = loop {
-            match lines.next() {
-                Some(Ok(line)) => {
-                    if let Some(rest) = line.strip_prefix("READY ") {
-                        break rest.to_string();
-                    }
-                }
-                _ => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err("the other node exited before it was ready".to_string());
-                }
+        // Read on a thread, so that a node that never gets ready cannot hang the run.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let ready = BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find_map(|line| line.strip_prefix("READY ").map(str::to_string));
+            let _ = tx.send(ready);
+        });
+        let ready = match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(Some(ready)) => ready,
+            outcome => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(match outcome {
+                    Ok(_) => "the other node exited before it was ready".to_string(),
+                    Err(_) => "the other node was not ready within 30 s".to_string(),
+                });
             }
         };
         let (node_addr, tcp_addr) = ready

@@ -112,7 +112,7 @@ pub fn targets(records: &[Record], ratios: &[Ratio]) -> Vec<Target> {
 /// One line per metric: the Erlang target and what was measured, and which peers are ahead.
 pub fn target_lines(targets: &[Target]) -> Vec<String> {
     let mut lines = vec![
-        "targets: at least the given factor better than Erlang/OTP, and ahead of every Rust peer"
+        "targets: at least the given factor better than Erlang/OTP, Grove's own value within its goal, and ahead of every Rust peer"
             .to_string(),
     ];
     for target in targets {

@@ -250,7 +250,8 @@ impl NodeBuilder {
 
     /// How many queued bytes make a connection *busy*: [`crate::wait_for_room`] holds its
     /// caller while the queue to a peer is past this. Erlang's `dist_buf_busy_limit`, whose
-    /// default (1 MiB) this shares. Clamped to at most `max_queue_bytes`.
+    /// default (1 MiB) this shares. At most half of `max_queue_bytes` (clamped), so that a
+    /// producer let through always has room for its next messages.
     pub fn busy_limit(mut self, bytes: usize) -> Self {
         self.busy_limit = bytes;
         self
@@ -377,7 +378,7 @@ impl NodeBuilder {
                 handshake_timeout: self.handshake_timeout,
                 connect_timeout: self.connect_timeout,
                 max_queue_bytes: self.max_queue_bytes,
-                busy_limit: self.busy_limit.min(self.max_queue_bytes),
+                busy_limit: self.busy_limit.min(self.max_queue_bytes / 2),
                 max_message_bytes: self.max_message_bytes,
                 max_handshakes: self.max_handshakes,
                 mesh: self.mesh,

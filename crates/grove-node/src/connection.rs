@@ -190,7 +190,7 @@ where
 pub(crate) async fn connect_named(node: Arc<NodeInner>, session: Arc<Session>) {
     let addr = node.address_of(&session.peer_name);
     let expected = session.peer_name.clone();
-    match dial(&node, &addr, Some(session.clone())).await {
+    match dial(&node, &addr, None, Some(session.clone())).await {
         Ok(_) => {}
         Err(ConnectError::AlreadyConnected(_)) => {}
         Err(error) => {
@@ -201,11 +201,15 @@ pub(crate) async fn connect_named(node: Arc<NodeInner>, session: Arc<Session>) {
 }
 
 /// Connects to whatever node listens at `addr` (discovery, `Node::connect`); returns its name.
+///
+/// `tls_host` is the `host:port` that `addr` was resolved from, if it was: TLS checks the peer's
+/// certificate against that host name rather than the address.
 pub(crate) async fn connect_addr(
     node: Arc<NodeInner>,
     addr: String,
+    tls_host: Option<String>,
 ) -> Result<Arc<str>, NodeError> {
-    match dial(&node, &addr, None).await {
+    match dial(&node, &addr, tls_host.as_deref(), None).await {
         Ok(name) | Err(ConnectError::AlreadyConnected(name)) => Ok(name),
         Err(error) => Err(NodeError::Connect {
             peer: addr,
@@ -215,9 +219,11 @@ pub(crate) async fn connect_addr(
 }
 
 /// Dials `addr` and runs the initiator's handshake, within the connect and handshake limits.
+/// With TLS, the peer's certificate must name the host of `tls_host` (default: of `addr`).
 async fn dial(
     node: &Arc<NodeInner>,
     addr: &str,
+    tls_host: Option<&str>,
     session: Option<Arc<Session>>,
 ) -> Result<Arc<str>, ConnectError> {
     let connect_limit = node.config.connect_timeout;
@@ -229,7 +235,8 @@ async fn dial(
     let run = async {
         match &node.tls {
             Some(tls) => {
-                let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+                let named = tls_host.unwrap_or(addr);
+                let host = named.rsplit_once(':').map_or(named, |(host, _)| host);
                 let host = host.trim_start_matches('[').trim_end_matches(']');
                 let server_name = rustls::pki_types::ServerName::try_from(host.to_string())
                     .map_err(|error| ConnectError::Tls(format!("{host}: {error}")))?;
@@ -421,18 +428,8 @@ async fn write_loop<W: AsyncWrite + Unpin>(
 ) {
     let mut batch = Vec::with_capacity(64 * 1024);
     let why = loop {
-        {
-            let mut out = session.out.lock();
-            if out.is_closed() {
-                return;
-            }
-            let was_busy = out.queued_bytes() > session.busy_limit;
-            out.take_batch(&mut batch);
-            if was_busy && out.queued_bytes() <= session.busy_limit {
-                // Senders held in `wait_for_room` (they checked under this lock) fill the next
-                // batch while this one is written.
-                session.room.notify_waiters();
-            }
+        if !session.take_batch(&mut batch) {
+            return;
         }
         if batch.is_empty() {
             session.wake.notified().await;

@@ -88,10 +88,13 @@ impl Discovery {
         }
     }
 
-    /// The addresses this source names right now.
-    async fn addresses(&self, resolver: Option<&TokioResolver>) -> Vec<String> {
+    /// The peers this source names right now.
+    async fn addresses(&self, resolver: Option<&TokioResolver>) -> Vec<Found> {
         match &self.source {
-            Source::Static(addrs) => addrs.clone(),
+            Source::Static(addrs) => addrs
+                .iter()
+                .map(|addr| Found::plain(addr.clone()))
+                .collect(),
             Source::Dns { name, port } => {
                 let Some(resolver) = resolver else {
                     return Vec::new();
@@ -99,7 +102,7 @@ impl Discovery {
                 match resolver.lookup_ip(name.as_str()).await {
                     Ok(ips) => ips
                         .iter()
-                        .map(|ip| SocketAddr::new(ip, *port).to_string())
+                        .map(|ip| Found::plain(SocketAddr::new(ip, *port).to_string()))
                         .collect(),
                     Err(error) => {
                         tracing::debug!(%name, %error, "DNS discovery found no peers this round");
@@ -111,32 +114,60 @@ impl Discovery {
                 let Some(resolver) = resolver else {
                     return Vec::new();
                 };
-                let targets: Vec<_> = match resolver.srv_lookup(name.as_str()).await {
+                let targets: Vec<(String, u16)> = match resolver.srv_lookup(name.as_str()).await {
                     Ok(records) => records
                         .iter()
-                        .map(|srv| (srv.target().clone(), srv.port()))
+                        .map(|srv| {
+                            let host = srv.target().to_utf8();
+                            (host.trim_end_matches('.').to_string(), srv.port())
+                        })
                         .collect(),
                     Err(error) => {
                         tracing::debug!(%name, %error, "DNS SRV discovery found no peers this round");
                         return Vec::new();
                     }
                 };
-                // Each target through the same resolver (it may be the only one that knows
-                // the name); left to the system resolver at connect time if it cannot say.
-                let mut addrs = Vec::new();
-                for (target, port) in targets {
-                    match resolver.lookup_ip(target.clone()).await {
-                        Ok(ips) => {
-                            addrs.extend(ips.iter().map(|ip| SocketAddr::new(ip, port).to_string()))
-                        }
-                        Err(_) => {
-                            addrs.push(format!("{}:{port}", target.to_utf8().trim_end_matches('.')))
-                        }
+                // Each target's addresses through the same resolver (it may be the only one
+                // that knows the name), all at once so one slow name does not hold the rest.
+                // A target it cannot resolve is left to the system resolver at connect time.
+                let lookups = targets.into_iter().map(|(host, port)| async move {
+                    match resolver.lookup_ip(host.as_str()).await {
+                        Ok(ips) => ips
+                            .iter()
+                            .map(|ip| Found {
+                                addr: SocketAddr::new(ip, port).to_string(),
+                                host: Some(format!("{host}:{port}")),
+                            })
+                            .collect(),
+                        Err(_) => vec![Found::plain(format!("{host}:{port}"))],
                     }
-                }
-                addrs
+                });
+                futures_util::future::join_all(lookups)
+                    .await
+                    .into_iter()
+                    .flatten()
+                    .collect()
             }
         }
+    }
+}
+
+/// A peer a discovery source named: the address to dial and, when that address was resolved
+/// from a host name, the name (`host:port`), which TLS verifies the peer's certificate against.
+struct Found {
+    addr: String,
+    host: Option<String>,
+}
+
+impl Found {
+    fn plain(addr: String) -> Found {
+        Found { addr, host: None }
+    }
+
+    /// True when this names the node itself.
+    fn is_self(&self, node: &NodeInner) -> bool {
+        let me = |addr: &str| addr == node.advertise || addr == node.listen_addr.to_string();
+        me(&self.addr) || self.host.as_deref().is_some_and(me)
     }
 }
 
@@ -168,10 +199,11 @@ pub(crate) fn start(node: &Arc<NodeInner>) {
         loop {
             ticker.tick().await;
             for (source, resolver) in &sources {
-                for addr in source.addresses(resolver.as_ref()).await {
-                    if addr == node.advertise || addr == node.listen_addr.to_string() {
+                for found in source.addresses(resolver.as_ref()).await {
+                    if found.is_self(&node) {
                         continue;
                     }
+                    let Found { addr, host } = found;
                     let connected = known
                         .lock()
                         .get(&addr)
@@ -183,7 +215,8 @@ pub(crate) fn start(node: &Arc<NodeInner>) {
                     let known = known.clone();
                     let dialing = dialing.clone();
                     tokio::spawn(async move {
-                        let outcome = crate::connection::connect_addr(node, addr.clone()).await;
+                        let outcome =
+                            crate::connection::connect_addr(node, addr.clone(), host).await;
                         dialing.lock().remove(&addr);
                         match outcome {
                             Ok(name) => {

@@ -205,7 +205,7 @@ impl Node {
     /// Connects to the node listening at `addr` (`host:port`) and returns its name. Already
     /// connected is not an error.
     pub async fn connect(&self, addr: &str) -> Result<String, NodeError> {
-        crate::connection::connect_addr(self.inner.clone(), addr.to_string())
+        crate::connection::connect_addr(self.inner.clone(), addr.to_string(), None)
             .await
             .map(|name| name.to_string())
     }

@@ -204,7 +204,25 @@ impl Session {
         }
     }
 
-    /// Returns once fewer than `busy_limit` bytes wait in the queue, or the session is closed.
+    /// Moves the next batch to write into `batch` (see `Outbound::take_batch`) and wakes the
+    /// producers in [`Session::wait_for_room`] if that took the queue down to the busy limit.
+    /// False when the session is closed.
+    pub(crate) fn take_batch(&self, batch: &mut Vec<u8>) -> bool {
+        let mut out = self.out.lock();
+        if out.is_closed() {
+            return false;
+        }
+        let was_busy = out.queued_bytes() > self.busy_limit;
+        out.take_batch(batch);
+        if was_busy && out.queued_bytes() <= self.busy_limit {
+            // Waiters checked under this lock, so none can miss this. They fill the next batch
+            // while this one is written.
+            self.room.notify_waiters();
+        }
+        true
+    }
+
+    /// Returns once at most `busy_limit` bytes wait in the queue, or the session is closed.
     pub(crate) async fn wait_for_room(&self) {
         loop {
             let notified = self.room.notified();
@@ -418,4 +436,94 @@ pub(crate) fn postcard_into<T: Serialize + ?Sized>(
     postcard::to_io(value, buf)
         .map(|_| ())
         .map_err(|error| error.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn session(queue_limit: usize, busy_limit: usize) -> Arc<Session> {
+        Session::new(
+            Weak::new(),
+            Arc::from("peer@host"),
+            1,
+            queue_limit,
+            busy_limit,
+            Arc::default(),
+        )
+    }
+
+    /// Queues a message of about `bytes` bytes, as a send does.
+    fn fill(session: &Session, bytes: usize) {
+        let queued = session
+            .out
+            .lock()
+            .append(None, Kind::Message, false, |buf| {
+                buf.resize(buf.len() + bytes, 0);
+                Ok::<(), ()>(())
+            });
+        assert!(
+            matches!(queued, Ok(Queued::Wake | Queued::Busy)),
+            "{queued:?}"
+        );
+    }
+
+    fn waiter(session: &Arc<Session>) -> tokio::task::JoinHandle<()> {
+        let session = session.clone();
+        tokio::spawn(async move { session.wait_for_room().await })
+    }
+
+    /// True if `task` is still waiting after the (single-threaded) runtime ran everything else.
+    async fn still_waiting(task: &tokio::task::JoinHandle<()>) -> bool {
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        !task.is_finished()
+    }
+
+    async fn finishes(task: tokio::task::JoinHandle<()>) {
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("the producer was released")
+            .expect("the producer ran");
+    }
+
+    #[tokio::test]
+    async fn a_producer_waits_while_the_queue_is_past_the_busy_limit_until_the_writer_takes_it() {
+        let session = session(1 << 20, 1000);
+        fill(&session, 600);
+        // At or below the busy limit: no wait.
+        session.wait_for_room().await;
+        fill(&session, 600);
+        let producer = waiter(&session);
+        assert!(still_waiting(&producer).await);
+        // A batch the writer takes while the queue is not busy wakes nobody, and hurts nothing.
+        let mut batch = Vec::new();
+        assert!(session.take_batch(&mut batch));
+        assert!(batch.len() > 1200);
+        finishes(producer).await;
+        assert_eq!(session.out.lock().queued_bytes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_closed_session_releases_its_waiting_producers() {
+        let session = session(1 << 20, 100);
+        fill(&session, 500);
+        let producers = [waiter(&session), waiter(&session)];
+        for producer in &producers {
+            assert!(still_waiting(producer).await);
+        }
+        session.close("closed by the test".to_string());
+        for producer in producers {
+            finishes(producer).await;
+        }
+        let mut batch = Vec::new();
+        assert!(
+            !session.take_batch(&mut batch),
+            "a closed session has nothing to write"
+        );
+        // And a producer that comes later does not wait at all.
+        session.wait_for_room().await;
+    }
 }
