@@ -61,7 +61,7 @@ pub(crate) struct Session {
     pub(crate) out: Mutex<Outbound>,
     /// Wakes the writer when the queue goes from empty to not.
     pub(crate) wake: Notify,
-    /// Wakes those in [`Session::wait_for_room`] when the writer has taken the queue below
+    /// Wakes those in [`Session::wait_for_room`] when the writer has taken the queue down to
     /// `busy_limit`, or the session closed.
     pub(crate) room: Notify,
     pub(crate) busy_limit: usize,
