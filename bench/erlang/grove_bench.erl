@@ -5,7 +5,7 @@
 %%   erl -noshell -pa DIR -run grove_bench main SCENARIO PARAM... -s init stop
 %% which prints one line, "value V1 V2 ...", in the scenario's units (see bench/src/scenarios.rs).
 -module(grove_bench).
--export([main/1, seconds/1]).
+-export([main/1, seconds/1, call_n/2]).
 
 %% Same scattered key order as the Rust side: it multiplies by 0x9E3779B97F4A7C15 modulo 2^20,
 %% whose low 20 bits are 687125 (table sizes are powers of two up to 2^20).

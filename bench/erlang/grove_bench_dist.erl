@@ -35,7 +35,7 @@ run('dist-call', [N, 0]) ->
     {ok, Server} = erpc:call(Node, gen_server, start, [grove_bench_counter, [], []]),
     Port = erpc:call(Node, ?MODULE, tcp_echo, []),
     {ok, Socket} = gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}, {nodelay, true}]),
-    call_n(Server, 1000),
+    grove_bench:call_n(Server, 1000),
     tcp_round_trips(Socket, 1000),
     {CallS, TcpS} = call_blocks(Server, Socket, N, 0.0, 0.0),
     gen_tcp:close(Socket),
@@ -112,12 +112,9 @@ report(Sink) ->
 call_blocks(_, _, 0, CallS, TcpS) -> {CallS, TcpS};
 call_blocks(Server, Socket, Left, CallS, TcpS) ->
     Block = min(500, Left),
-    {C, _} = grove_bench:seconds(fun() -> call_n(Server, Block) end),
+    {C, _} = grove_bench:seconds(fun() -> grove_bench:call_n(Server, Block) end),
     {T, _} = grove_bench:seconds(fun() -> tcp_round_trips(Socket, Block) end),
     call_blocks(Server, Socket, Left - Block, CallS + C, TcpS + T).
-
-call_n(_, 0) -> ok;
-call_n(Server, N) -> gen_server:call(Server, get, infinity), call_n(Server, N - 1).
 
 %% Starts a TCP echo of 8-byte packets on a free port of the peer; returns the port.
 tcp_echo() ->
