@@ -250,6 +250,10 @@ fn failure_of(error: CallError) -> CallFailure {
         CallError::NotRegistered(name) => CallFailure::NotRegistered(name),
         CallError::Refused(why) => CallFailure::Refused(why),
         CallError::NoReply | CallError::Timeout(_) => CallFailure::NoReply,
+        // Only a proxy fails a handle this way; carry the reason a caller would exit with.
+        error @ (CallError::CallingSelf | CallError::NodeDown(_)) => {
+            CallFailure::Exited(error.into_exit_reason())
+        }
     }
 }
 

@@ -157,6 +157,33 @@ fn a_large_message_crosses_in_fragments_and_keeps_its_place_in_line() {
     });
 }
 
+/// OTP's caller exits with `{nodedown, Node}` when the server's node goes down during the call;
+/// Grove's call fails with `NodeDown(node)`, and `?` exits with `ExitReason::NodeDown`.
+#[test]
+fn a_call_in_flight_when_the_node_is_killed_fails_with_nodedown() {
+    let mut peer = connected_peer("nodedown@127.0.0.1");
+    let name = peer.name.clone();
+    let (calling_tx, calling_rx) = std::sync::mpsc::channel::<()>();
+    let caller = std::thread::spawn(move || {
+        in_process(move |_: Context<()>| async move {
+            let counter = Server::<Counter>::from_pid(remote_whereis("counter", &name).await);
+            assert_eq!(counter.call(Op::Get).await, Ok(0), "the peer answers first");
+            calling_tx.send(()).expect("test alive");
+            let outcome = counter.call_timeout(Op::Slow(60_000), LONG * 3).await;
+            assert_eq!(outcome, Err(CallError::NodeDown(name.clone())));
+            let reason = outcome.map_err(ExitReason::from).unwrap_err();
+            assert_eq!(reason, ExitReason::NodeDown(name.into()));
+        })
+    });
+    calling_rx
+        .recv_timeout(LONG)
+        .expect("the caller is calling");
+    // The slow call is on its way or being handled; either way only the node's loss ends it.
+    std::thread::sleep(Duration::from_millis(100));
+    peer.kill();
+    caller.join().expect("the call failed with nodedown");
+}
+
 #[test]
 fn a_remote_monitor_fires_noconnection_when_the_node_is_killed() {
     let mut peer = connected_peer("killed@127.0.0.1");

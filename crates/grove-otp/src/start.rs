@@ -48,12 +48,12 @@ impl From<StartError> for ExitReason {
 /// send one, or, dropped unsent because the process was killed or taken down by a link, with
 /// what `on_exit` makes of the process's exit reason. The waiting side never waits for a
 /// process that is gone.
-pub(crate) struct ExitReport<T> {
+pub(crate) struct ExitReport<T: Send + 'static> {
     tx: Option<oneshot::Sender<T>>,
     on_exit: fn(ExitReason) -> T,
 }
 
-impl<T> ExitReport<T> {
+impl<T: Send + 'static> ExitReport<T> {
     pub(crate) fn new(tx: oneshot::Sender<T>, on_exit: fn(ExitReason) -> T) -> Self {
         ExitReport {
             tx: Some(tx),
@@ -68,11 +68,19 @@ impl<T> ExitReport<T> {
     }
 }
 
-impl<T> Drop for ExitReport<T> {
+impl<T: Send + 'static> Drop for ExitReport<T> {
     fn drop(&mut self) {
         if let Some(tx) = self.tx.take() {
-            let reason = grove_runtime::exiting_reason().unwrap_or(ExitReason::NoProc);
-            let _ = tx.send((self.on_exit)(reason));
+            let on_exit = self.on_exit;
+            match grove_runtime::exiting_reason() {
+                // Reported once the process is gone and its name free.
+                Some(reason) => grove_runtime::when_gone(move || {
+                    let _ = tx.send(on_exit(reason));
+                }),
+                None => {
+                    let _ = tx.send(on_exit(ExitReason::NoProc));
+                }
+            }
         }
     }
 }

@@ -232,6 +232,7 @@ fn a_transient_child_is_restarted_only_after_an_abnormal_exit() {
             .child(worker("crashes", &log).restart(Restart::Transient))
             .child(worker("ends", &log).restart(Restart::Transient))
             .child(worker("shuts_down", &log).restart(Restart::Transient))
+            .child(worker("shuts_down_with_data", &log).restart(Restart::Transient))
             .start_link()
             .await
             .unwrap();
@@ -240,6 +241,8 @@ fn a_transient_child_is_restarted_only_after_an_abnormal_exit() {
         crash(before[0]).await;
         exit_child(before[1], ExitReason::Normal).await;
         exit_child(before[2], ExitReason::Shutdown).await;
+        // OTP's `{shutdown, Term}`: a clean exit that carries data.
+        exit_child(before[3], ExitReason::shutdown_with("drained")).await;
 
         let children = children(&sup).await;
         match children[0].status {
@@ -248,6 +251,7 @@ fn a_transient_child_is_restarted_only_after_an_abnormal_exit() {
         }
         assert_eq!(children[1].status, ChildStatus::Stopped);
         assert_eq!(children[2].status, ChildStatus::Stopped);
+        assert_eq!(children[3].status, ChildStatus::Stopped);
         // Not restarted, but its spec is kept: an operator may restart it.
         let again = sup.restart_child("ends").await.unwrap().unwrap();
         assert_eq!(pid_of(&sup, "ends").await, again);
@@ -1270,5 +1274,23 @@ fn stats_count_starts_restarts_stops_and_give_ups() {
         assert!(after.restarts > before.restarts);
         assert!(after.children_stopped > before.children_stopped);
         assert!(after.give_ups > before.give_ups);
+    });
+}
+
+/// OTP 25 lists `which_children` in reverse start order; Grove lists them in start order (see
+/// "Where the behaviours differ from OTP" in docs/semantics.md), also for children added later.
+#[test]
+fn which_children_lists_children_in_start_order() {
+    grove_test(|_| async {
+        let log = Log::new();
+        let sup = Supervisor::one_for_one()
+            .child(worker("a", &log))
+            .child(worker("b", &log))
+            .child(worker("c", &log))
+            .start_link()
+            .await
+            .unwrap();
+        sup.start_child(worker("d", &log)).await.unwrap();
+        assert_eq!(ids(&sup).await, ["a", "b", "c", "d"]);
     });
 }

@@ -24,6 +24,7 @@ use std::task::{ready, Context as TaskContext, Poll};
 use std::time::Duration;
 
 use crate::cell::{AnyCell, ProcessCell, Status};
+use crate::current::LinkError;
 use crate::exit::{ExitReason, IntoExitReason};
 use crate::message::Message;
 use crate::pid::{Addr, Pid, Ref};
@@ -125,9 +126,40 @@ impl<M: Send + 'static> Context<M> {
     }
 
     /// Links this process with `pid`: when either exits abnormally, the other gets an exit signal.
-    /// Linking to a process that is not alive delivers `noproc` at once, as a broken link would.
+    ///
+    /// Linking to a process that is not alive delivers `noproc` at once, as a broken link would:
+    /// a [`Message::Exit`] if this process traps exits, and otherwise this process *dies with
+    /// `noproc` at its next await*. To handle a dead pid instead, use [`Context::try_link`],
+    /// which is OTP's `link/1`.
     pub fn link(&mut self, pid: impl Into<Pid>) {
-        signal::link(self.me(), pid.into(), &table::Global);
+        let _ = signal::link(
+            self.me(),
+            pid.into(),
+            &table::Global,
+            signal::IfDead::Signal,
+        );
+    }
+
+    /// Links this process with `pid` as OTP's `link/1` does: if `pid` is a local process that is
+    /// not alive, a process that traps exits gets `Exit { reason: noproc }` and `Ok`; one that
+    /// does not gets [`LinkError::NoProc`] and no signal, so it can carry on. (A pid of another
+    /// node is linked through the distribution layer, which reports a lost node as
+    /// `noconnection` on the link.)
+    ///
+    /// ```
+    /// use grove_runtime::{run, Context, LinkError};
+    ///
+    /// run(|mut ctx: Context<()>| async move {
+    ///     let short = ctx.spawn(|_: Context<()>| async {});
+    ///     grove_runtime::await_exit(short.pid()).await;
+    ///     assert_eq!(ctx.try_link(short), Err(LinkError::NoProc(short.pid())));
+    ///     // Still alive: the failed link sent no signal.
+    /// });
+    /// ```
+    pub fn try_link(&mut self, pid: impl Into<Pid>) -> Result<(), LinkError> {
+        let pid = pid.into();
+        signal::link(self.me(), pid, &table::Global, signal::IfDead::Refuse)
+            .map_err(|_| LinkError::NoProc(pid))
     }
 
     /// Removes the link with `pid`. Once this returns, that link can no longer affect this

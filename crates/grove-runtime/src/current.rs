@@ -18,29 +18,103 @@ use crate::pid::Pid;
 
 thread_local! {
     static CURRENT: Cell<Option<Pid>> = const { Cell::new(None) };
-    static EXITING: RefCell<Option<ExitReason>> = const { RefCell::new(None) };
+    static EXITING: RefCell<Option<ExitScope>> = const { RefCell::new(None) };
+}
+
+/// Work to run once a process is entirely gone.
+type Deferred = Box<dyn FnOnce() + Send>;
+
+/// A process being taken down on this thread: its reason, and what waits for it to be gone.
+struct ExitScope {
+    reason: ExitReason,
+    deferred: Vec<Deferred>,
 }
 
 /// While a process is being taken down on this thread (its future, state and mailbox being
 /// dropped), the reason it exits with; `None` otherwise. For `Drop` code that must tell someone
 /// why it went away: a pending call's reply handle tells its caller the server's exit reason.
 pub fn exiting_reason() -> Option<ExitReason> {
-    EXITING.with(|exiting| exiting.borrow().clone())
+    EXITING.with(|exiting| exiting.borrow().as_ref().map(|scope| scope.reason.clone()))
+}
+
+/// Runs `f` once the calling process is entirely gone: its name is free, it has left the process
+/// table, and its links and monitors have been told. Outside a process, runs `f` at once.
+///
+/// This is how an observer outside the runtime's own signals keeps OTP's order, where whoever
+/// learns of a death (a caller, a starter) learns it after the name is released: a reply handle
+/// dropped by an exiting server tells its caller this way, so "the call failed, start the server
+/// again under its name" never finds the name still taken.
+///
+/// ```
+/// use grove_runtime::{run, when_gone, whereis, Context, SpawnOptions};
+///
+/// run(|mut ctx: Context<bool>| async move {
+///     let me = ctx.addr();
+///     let options = SpawnOptions::new().name("short_lived");
+///     ctx.spawn_opt(options, move |_: Context<()>| async move {
+///         when_gone(move || grove_runtime::send(me, whereis("short_lived").is_none()));
+///     })
+///     .unwrap();
+///     assert_eq!(ctx.recv().await.into_user(), Some(true)); // the name was already free
+/// });
+/// ```
+pub fn when_gone(f: impl FnOnce() + Send + 'static) {
+    let mut f: Option<Deferred> = Some(Box::new(f));
+    EXITING.with(|exiting| {
+        if let Ok(mut exiting) = exiting.try_borrow_mut() {
+            if let Some(scope) = exiting.as_mut() {
+                scope.deferred.extend(f.take());
+            }
+        }
+    });
+    let Some(f) = f else { return };
+    let f = match self_pid() {
+        Some(me) => match crate::process::add_exit_hook(me, Box::new(move |_, _| f())) {
+            Ok(_) => return,
+            Err(hook) => hook,
+        },
+        None => Box::new(move |_: Pid, _: &ExitReason| f()),
+    };
+    f(Pid::new_local(0), &ExitReason::Normal);
+}
+
+/// Takes what [`when_gone`] deferred while the current exit scope was open: run it once the
+/// process is gone.
+pub(crate) fn take_deferred() -> Vec<Deferred> {
+    EXITING.with(|exiting| {
+        exiting
+            .try_borrow_mut()
+            .ok()
+            .and_then(|mut exiting| {
+                exiting
+                    .as_mut()
+                    .map(|scope| std::mem::take(&mut scope.deferred))
+            })
+            .unwrap_or_default()
+    })
 }
 
 /// Marks this thread as taking a process down with `reason` for the guard's lifetime.
-pub(crate) struct Exiting(Option<ExitReason>);
+pub(crate) struct Exiting(Option<ExitScope>);
 
 impl Exiting {
     pub(crate) fn enter(reason: &ExitReason) -> Exiting {
-        Exiting(EXITING.with(|exiting| exiting.replace(Some(reason.clone()))))
+        let scope = ExitScope {
+            reason: reason.clone(),
+            deferred: Vec::new(),
+        };
+        Exiting(EXITING.with(|exiting| exiting.replace(Some(scope))))
     }
 }
 
 impl Drop for Exiting {
     fn drop(&mut self) {
         let previous = self.0.take();
-        EXITING.with(|exiting| *exiting.borrow_mut() = previous);
+        let left = EXITING.with(|exiting| std::mem::replace(&mut *exiting.borrow_mut(), previous));
+        // Normally `finish` ran these already; whatever is left must not be lost.
+        for deferred in left.map(|scope| scope.deferred).unwrap_or_default() {
+            deferred();
+        }
     }
 }
 
@@ -68,7 +142,42 @@ impl Drop for Running {
 /// Links the calling process with `pid` (Erlang's `link/1`), for code that has no
 /// [`crate::Context`] at hand. Returns false, doing nothing, outside processes.
 pub fn link(pid: impl Into<Pid>) -> bool {
-    with_current(|me| crate::signal::link(me, pid.into(), &crate::table::Global))
+    with_current(|me| {
+        let _ = crate::signal::link(
+            me,
+            pid.into(),
+            &crate::table::Global,
+            crate::signal::IfDead::Signal,
+        );
+    })
+}
+
+/// Links the calling process with `pid` as OTP's `link/1` does, for code that has no
+/// [`crate::Context`] at hand: see [`crate::Context::try_link`]. Outside processes, fails with
+/// [`LinkError::NotInProcess`].
+pub fn try_link(pid: impl Into<Pid>) -> Result<(), LinkError> {
+    let pid = pid.into();
+    let me = self_pid()
+        .and_then(crate::table::lookup)
+        .ok_or(LinkError::NotInProcess)?;
+    crate::signal::link(
+        &*me,
+        pid,
+        &crate::table::Global,
+        crate::signal::IfDead::Refuse,
+    )
+    .map_err(|_| LinkError::NoProc(pid))
+}
+
+/// Why [`try_link`] (or [`crate::Context::try_link`]) made no link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LinkError {
+    /// The process is not alive (OTP's `noproc`); nothing was linked and no signal was sent.
+    #[error("{0} is not alive (noproc), so it cannot be linked; look it up again or start it")]
+    NoProc(Pid),
+    /// Called outside a process: there is nothing to link.
+    #[error("try_link needs a calling process; call it from inside a process")]
+    NotInProcess,
 }
 
 /// Removes the calling process's link with `pid` (Erlang's `unlink/1`), with the guarantees of

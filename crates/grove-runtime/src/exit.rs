@@ -1,9 +1,10 @@
 //! Exit reasons: why a process ended, as its links and monitors are told.
 //!
 //! The reasons follow Erlang's: `normal` (done, links are not harmed), `shutdown` (asked to stop),
-//! `kill` (a signal that cannot be trapped; the victim exits with `killed`), `noproc` (the process
-//! did not exist), `noconnection` (its node became unreachable), a panic with its message, and any
-//! reason of the user's own.
+//! `{shutdown, Data}` (a clean stop that carries data), `kill` (a signal that cannot be trapped;
+//! the victim exits with `killed`), `noproc` (the process did not exist), `noconnection` (its node
+//! became unreachable), what a failed call exits with (`timeout`, `calling_self`,
+//! `{nodedown, Node}`), a panic with its message, and any reason of the user's own.
 //!
 //! A process function returns `()`, an [`ExitReason`], or a `Result<(), E>` where `E` converts into
 //! an [`ExitReason`]:
@@ -43,6 +44,16 @@ pub enum ExitReason {
     NoConnection,
     /// The process's bounded mailbox overflowed with the `Kill` overflow policy.
     MailboxOverflow,
+    /// A clean stop that carries data (Erlang's `{shutdown, Term}`): a supervisor does not count
+    /// it as a crash (a transient child exiting with it is not restarted) and it is not logged as
+    /// one. Like `shutdown`, it still takes down a linked process that does not trap exits.
+    ShutdownWith(Arc<str>),
+    /// A call got no reply in time (what `?` on a call's timeout exits with; Erlang's `timeout`).
+    Timeout,
+    /// A server called itself, which could never be answered (Erlang's `calling_self`).
+    CallingSelf,
+    /// The node of the process called was lost during the call (Erlang's `{nodedown, Node}`).
+    NodeDown(Arc<str>),
     /// The process panicked; the panic's message.
     Panic(Arc<str>),
     /// A reason of the user's own.
@@ -69,9 +80,26 @@ impl ExitReason {
         matches!(self, ExitReason::Normal)
     }
 
-    /// True for reasons that mean the process did not fail: `normal` and `shutdown`.
+    /// True for reasons that mean the process did not fail: `normal`, `shutdown` and
+    /// `{shutdown, _}` ([`ExitReason::ShutdownWith`]).
     pub fn is_clean(&self) -> bool {
-        matches!(self, ExitReason::Normal | ExitReason::Shutdown)
+        matches!(
+            self,
+            ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_)
+        )
+    }
+
+    /// A clean stop that carries `data` (Erlang's `{shutdown, Term}`): see
+    /// [`ExitReason::ShutdownWith`].
+    ///
+    /// ```
+    /// use grove_runtime::ExitReason;
+    /// let reason = ExitReason::shutdown_with("session closed by the client");
+    /// assert!(reason.is_clean());
+    /// assert_eq!(reason.to_string(), "{shutdown, session closed by the client}");
+    /// ```
+    pub fn shutdown_with(data: impl fmt::Display) -> ExitReason {
+        ExitReason::ShutdownWith(Arc::from(data.to_string()))
     }
 }
 
@@ -85,6 +113,10 @@ impl fmt::Display for ExitReason {
             ExitReason::NoProc => f.write_str("noproc"),
             ExitReason::NoConnection => f.write_str("noconnection"),
             ExitReason::MailboxOverflow => f.write_str("mailbox_overflow"),
+            ExitReason::ShutdownWith(data) => write!(f, "{{shutdown, {data}}}"),
+            ExitReason::Timeout => f.write_str("timeout"),
+            ExitReason::CallingSelf => f.write_str("calling_self"),
+            ExitReason::NodeDown(node) => write!(f, "{{nodedown, {node}}}"),
             ExitReason::Panic(message) => write!(f, "panic: {message}"),
             ExitReason::Error(message) => f.write_str(message),
         }

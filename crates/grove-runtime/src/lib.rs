@@ -53,7 +53,9 @@ mod timer;
 
 pub use cell::Status;
 pub use context::{Context, Recv, RecvMatch};
-pub use current::{demonitor, exiting_reason, link, monitor, self_pid, unlink};
+pub use current::{
+    demonitor, exiting_reason, link, monitor, self_pid, try_link, unlink, when_gone, LinkError,
+};
 pub use exit::{ExitReason, IntoExitReason};
 pub use introspect::{
     mailbox_summary, process_info, processes, system_info, MailboxSummary, ProcessInfo, SystemInfo,

@@ -113,22 +113,38 @@ pub(crate) fn deliver_down(watcher: &dyn AnyCell, reference: Ref, pid: Pid, reas
     }
 }
 
-/// Links `me` with `other` (found by `lookup`). If `other` is not alive, `me` gets the exit signal
-/// `noproc` as if the link had broken at once: a message if it traps exits, death otherwise.
-pub(crate) fn link(me: &dyn AnyCell, other: Pid, lookup: &impl Lookup) {
+/// What [`link`] does when the other process is not alive.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum IfDead {
+    /// `me` gets the exit signal `noproc` as if the link had broken at once: a message if it
+    /// traps exits, death at its next await otherwise.
+    Signal,
+    /// As OTP's `link/1`: a message if `me` traps exits; otherwise nothing happens to `me` and
+    /// the link fails with `Err(NoProc)`.
+    Refuse,
+}
+
+/// Links `me` with `other` (found by `lookup`); what happens when `other` is not alive is
+/// `if_dead`'s to say.
+pub(crate) fn link(
+    me: &dyn AnyCell,
+    other: Pid,
+    lookup: &impl Lookup,
+    if_dead: IfDead,
+) -> Result<(), ExitReason> {
     let my_pid = me.shared().pid;
     if other == my_pid {
-        return;
+        return Ok(());
     }
     {
         let mut control = me.shared().control.lock();
         if !control.alive {
-            return;
+            return Ok(());
         }
         control.rel().links.insert(other);
     }
     if !other.is_local() && crate::remote::link(my_pid, other) {
-        return; // the distribution layer answers for the other side
+        return Ok(()); // the distribution layer answers for the other side
     }
     let linked = lookup.lookup(other).is_some_and(|cell| {
         let mut control = cell.shared().control.lock();
@@ -145,8 +161,18 @@ pub(crate) fn link(me: &dyn AnyCell, other: Pid, lookup: &impl Lookup) {
         } else {
             ExitReason::NoConnection
         };
+        if if_dead == IfDead::Refuse {
+            let mut control = me.shared().control.lock();
+            if !control.trap_exit {
+                if let Some(rel) = control.rel.as_mut() {
+                    rel.links.remove(&other);
+                }
+                return Err(reason);
+            }
+        }
         deliver_exit(me, other, reason, true);
     }
+    Ok(())
 }
 
 /// Removes the link between `me` and `other`, on both sides.
@@ -236,7 +262,6 @@ pub(crate) fn demonitor(me: &dyn AnyCell, reference: Ref, lookup: &impl Lookup) 
 pub(crate) struct Departure {
     pub(crate) pid: Pid,
     pub(crate) rel: Option<Box<Relations>>,
-    pub(crate) name: Option<Arc<str>>,
 }
 
 /// Marks `me` dead and closes its mailbox. After this nobody can link to or monitor it (they get
@@ -249,12 +274,16 @@ pub(crate) fn depart(me: &dyn AnyCell) -> Departure {
         control.task_waker = None;
         (control.rel.take(), control.name.take())
     };
+    // Free the name before the mailbox closes, so that a sender that finds the mailbox closed
+    // (and reports `noproc`) can take the name at once.
+    if let Some(name) = &name {
+        crate::names::remove_exact(name, shared.pid);
+    }
     shared.exiting.store(true, Ordering::Release);
     me.close_mailbox();
     Departure {
         pid: shared.pid,
         rel,
-        name,
     }
 }
 
@@ -357,7 +386,7 @@ mod loom_tests {
             let a = cell(1, true);
             let b = cell(2, false);
             let cells: Cells = vec![a.clone(), b.clone()];
-            link(&*a, b.shared().pid, &lookup_in(&cells));
+            let _ = link(&*a, b.shared().pid, &lookup_in(&cells), IfDead::Signal);
             let cells = Arc::new(cells);
             let unlinked_first = Arc::new(crate::sync::AtomicBool::new(false));
             let exiter = {
@@ -399,7 +428,7 @@ mod loom_tests {
                     notify_departure(departure, &ExitReason::error("boom"), &lookup_in(&cells));
                 })
             };
-            link(&*a, b.shared().pid, &lookup_in(&cells));
+            let _ = link(&*a, b.shared().pid, &lookup_in(&cells), IfDead::Signal);
             exiter.join().unwrap();
             assert_eq!(exits_received(&a), 1);
             let control = a.shared().control.lock();

@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 
 use crate::cell::{AnyCell, ProcessCell, Status};
 use crate::exit::{panic_message, ExitReason, IntoExitReason};
-use crate::{names, signal, system_monitor, table};
+use crate::{signal, system_monitor, table};
 
 pin_project! {
     pub(crate) struct ProcessTask<M, Fut>
@@ -135,12 +135,15 @@ where
 fn finish<M: Send + 'static>(cell: &ProcessCell<M>, reason: ExitReason) {
     let shared = &cell.shared;
     shared.set_status(Status::Exiting);
+    // The name is released inside `depart`, before the mailbox closes: whoever finds the
+    // process dead from here on finds its name free too.
     let departure = signal::depart(cell as &dyn AnyCell);
     table::remove(shared.pid);
-    if let Some(name) = &departure.name {
-        names::remove_exact(name, shared.pid);
-    }
     signal::notify_departure(departure, &reason, &table::Global);
+    // Those waiting for the process to be gone (callers whose reply handles it dropped) hear now.
+    for deferred in crate::current::take_deferred() {
+        let _ = catch_unwind(AssertUnwindSafe(deferred));
+    }
     // Last, and shielded: a logger that fails (a closed stderr, a panicking subscriber) must not
     // stop a process from being taken down and its links from hearing of it.
     let _ = catch_unwind(AssertUnwindSafe(|| {
@@ -172,7 +175,7 @@ fn log_exit(pid: crate::Pid, function: &'static str, reason: &ExitReason) {
         ExitReason::Error(message) => {
             tracing::warn!(%pid, function, reason = %message, "process exited with an error")
         }
-        ExitReason::Normal | ExitReason::Shutdown => {
+        ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_) => {
             tracing::trace!(%pid, %reason, "process exited")
         }
         other => tracing::debug!(%pid, function, reason = %other, "process exited"),

@@ -249,6 +249,7 @@ async fn links_and_trap_exit_follow_erlangs_rules() {
     use Outcome::*;
     use Trigger::*;
     let boom = ExitReason::error("boom");
+    let shutdown_with = ExitReason::shutdown_with("session over");
     let case = |trap, trigger, reason: ExitReason, expect| Case {
         trap,
         trigger,
@@ -264,6 +265,20 @@ async fn links_and_trap_exit_follow_erlangs_rules() {
         case(true, LinkedExits, boom.clone(), GetsExit(boom.clone())),
         case(false, LinkedExits, Shutdown, Dies(Shutdown)),
         case(true, LinkedExits, Shutdown, GetsExit(Shutdown)),
+        // {shutdown, Term} travels as shutdown does (as in OTP): clean for supervisors, but a
+        // non-trapping linked process goes down with it.
+        case(
+            false,
+            LinkedExits,
+            shutdown_with.clone(),
+            Dies(shutdown_with.clone()),
+        ),
+        case(
+            true,
+            LinkedExits,
+            shutdown_with.clone(),
+            GetsExit(shutdown_with.clone()),
+        ),
         // A process that returns Kill is reported as killed.
         case(true, LinkedExits, Kill, GetsExit(Killed)),
         // Killed travels along links as an ordinary, trappable reason.
@@ -411,4 +426,67 @@ async fn unlink_removes_the_link_on_both_sides() {
     .await;
     assert!(mine.is_empty());
     assert!(theirs.is_empty());
+}
+
+/// OTP's `link/1` on a dead pid: a non-trapping caller gets a catchable `noproc` (and lives on),
+/// a trapping one gets `true` and an `EXIT` message with `noproc` (checked on OTP 25).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_link_to_a_dead_pid_is_noproc_without_a_signal_unless_trapping() {
+    let dead = in_process(|mut ctx: Context<()>| async move {
+        let short = ctx.spawn(|_: Context<()>| async {});
+        exit_watch(short).await;
+        short.pid()
+    })
+    .await;
+
+    let (result, alive_after, links) = in_process(move |mut ctx: Context<()>| async move {
+        let result = ctx.try_link(dead);
+        // A signal would take a non-trapping process down at its next await.
+        tokio::task::yield_now().await;
+        let links = grove::process::process_info(ctx.pid()).unwrap().links;
+        (result, is_alive(ctx.pid()), links)
+    })
+    .await;
+    assert_eq!(result, Err(grove::process::LinkError::NoProc(dead)));
+    assert!(alive_after);
+    assert!(links.is_empty(), "a failed link leaves no half link");
+
+    let (result, message) = in_process(move |mut ctx: Context<()>| async move {
+        ctx.trap_exit(true);
+        let result = ctx.try_link(dead);
+        (result, next(&mut ctx).await)
+    })
+    .await;
+    assert_eq!(result, Ok(()));
+    match message {
+        Message::Exit(exit) => assert_eq!((exit.from, exit.reason), (dead, ExitReason::NoProc)),
+        other => panic!("expected Exit noproc, got {other:?}"),
+    }
+
+    // The free function, for code without a Context, and outside any process.
+    let result =
+        in_process(move |_: Context<()>| async move { grove::process::try_link(dead) }).await;
+    assert_eq!(result, Err(grove::process::LinkError::NoProc(dead)));
+    assert_eq!(
+        grove::process::try_link(dead),
+        Err(grove::process::LinkError::NotInProcess)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn try_link_to_a_live_process_links_both_sides() {
+    let (result, mine, theirs) = in_process(|mut ctx: Context<()>| async move {
+        let child = ctx.spawn(|mut c: Context<()>| async move {
+            let _ = c.recv().await;
+        });
+        let result = ctx.try_link(child);
+        let mine = grove::process::process_info(ctx.pid()).unwrap().links;
+        let theirs = grove::process::process_info(child.pid()).unwrap().links;
+        send(child, ());
+        (result, mine, theirs.contains(&ctx.pid()))
+    })
+    .await;
+    assert_eq!(result, Ok(()));
+    assert_eq!(mine.len(), 1);
+    assert!(theirs);
 }

@@ -4,7 +4,8 @@
 //! A call sends the request with a one-shot reply channel (so callers outside processes work
 //! too) and waits for the reply or the timeout. If the server exits first, the reply handle is
 //! dropped with its mailbox or its state while the runtime takes the server down, and its `Drop`
-//! tells the caller the server's exit reason: no monitor per call is needed to learn it. A
+//! tells the caller the server's exit reason once the server is gone (its name free, as after
+//! OTP's `DOWN`): no monitor per call is needed to learn it. A
 //! request to a server that is not alive is refused at once. The reply channel belongs to this
 //! one call, so a reply that comes after a timeout is dropped with the channel: it can never land
 //! in the caller's mailbox, which is the OTP pitfall this avoids.
@@ -132,7 +133,11 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
     fn drop(&mut self) {
         let Some(sink) = self.sink.take() else { return };
         if let Some(reason) = grove_runtime::exiting_reason() {
-            sink.complete(Err(Unanswered::Exited(reason)));
+            // The caller hears once the server is gone and its name is free, as OTP's caller
+            // learns from its monitor's `DOWN`.
+            grove_runtime::when_gone(move || {
+                sink.complete(Err(Unanswered::Exited(reason)));
+            });
             return;
         }
         // Dropped inside a server callback: whether the server is stopping is known only when
@@ -187,11 +192,17 @@ impl UnansweredCalls {
         }
     }
 
-    /// The server exits with `reason`: their callers get it.
+    /// The server exits with `reason`: their callers get it, once the server is gone.
     pub(crate) fn exited(self, reason: &ExitReason) {
-        for verdict in self.verdicts {
-            verdict(Unanswered::Exited(reason.clone()));
+        if self.verdicts.is_empty() {
+            return;
         }
+        let reason = reason.clone();
+        grove_runtime::when_gone(move || {
+            for verdict in self.verdicts {
+                verdict(Unanswered::Exited(reason.clone()));
+            }
+        });
     }
 
     pub(crate) fn extend(&mut self, other: UnansweredCalls) {
@@ -300,6 +311,12 @@ pub enum CallError {
     /// The pid is a process of another type than the server the call was made for.
     #[error("{0} is not a server of this type; check where the pid came from")]
     WrongType(Pid),
+    /// The server is the calling process itself: it could never answer (OTP's `calling_self`).
+    #[error("a server cannot call itself (calling_self): handle the request directly, or cast it")]
+    CallingSelf,
+    /// The server's node was lost before it replied (OTP's `{nodedown, Node}`).
+    #[error("the node {0} of the server went down before it replied (nodedown)")]
+    NodeDown(String),
     /// The server's node could not take the request or the caller could not read the reply
     /// (a type not registered for distribution on one side, or registered differently).
     #[error("the server's node refused the call: {0}; register the server's types under the same names on every node")]
@@ -307,12 +324,17 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// The exit reason a process that makes this call failure its own exits with: the server's
-    /// reason when it exited, `noproc` when it was not there, and an error reason otherwise.
+    /// The exit reason a process that makes this call failure its own (with `?`) exits with:
+    /// Erlang's reasons, so a linked process or a supervisor can match on them. The server's
+    /// reason when it exited, `noproc` when no server was there (by pid or by name), `timeout`,
+    /// `calling_self`, `{nodedown, Node}`; an error reason with this error's text otherwise.
     pub fn into_exit_reason(self) -> ExitReason {
         match self {
             CallError::Exited(reason) => reason,
-            CallError::NoProc => ExitReason::NoProc,
+            CallError::NoProc | CallError::NotRegistered(_) => ExitReason::NoProc,
+            CallError::Timeout(_) => ExitReason::Timeout,
+            CallError::CallingSelf => ExitReason::CallingSelf,
+            CallError::NodeDown(node) => ExitReason::NodeDown(node.into()),
             other => ExitReason::error(other),
         }
     }
@@ -347,6 +369,9 @@ where
     M: Send + 'static,
     R: Send + 'static,
 {
+    if grove_runtime::self_pid() == Some(to.pid()) {
+        return Err(CallError::CallingSelf);
+    }
     let (tx, rx) = oneshot::channel();
     let request = make(ReplyTo::new(tx));
     grove_runtime::try_deliver(to, request)?;
@@ -355,5 +380,11 @@ where
         Ok(Err(_)) => Err(Unanswered::Dropped),
         Err(_) => return Err(CallError::Timeout(timeout)),
     };
-    outcome.map_err(Unanswered::into_call_error)
+    outcome.map_err(|unanswered| match unanswered.into_call_error() {
+        // Losing the server's node is OTP's `{nodedown, Node}` for a caller.
+        CallError::Exited(ExitReason::NoConnection) if !to.pid().is_local() => {
+            CallError::NodeDown(to.pid().node_name().to_string())
+        }
+        other => other,
+    })
 }

@@ -397,10 +397,14 @@ impl<S: GenServer> Server<S> {
     }
 
     /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited.
-    /// Fails with [`CallError::NoProc`] if it is not running, with [`CallError::Full`] if its
+    /// Fails with [`CallError::CallingSelf`] from the server itself (use
+    /// [`ServerContext::stop`] there), with [`CallError::NoProc`] if it is not running, with [`CallError::Full`] if its
     /// bounded mailbox refuses the request (kill it with `grove::exit` if it must go), or with
     /// [`CallError::Exited`] if it exited with another reason meanwhile.
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
+        if grove_runtime::self_pid() == Some(self.pid()) {
+            return Err(CallError::CallingSelf);
+        }
         let Some(exited) = watch_exit(self.pid()) else {
             return Err(CallError::NoProc);
         };

@@ -106,7 +106,8 @@ where
     }
 }
 
-pub(crate) fn result_channel<T>() -> (ResultSender<T>, oneshot::Receiver<Outcome<T>>) {
+pub(crate) fn result_channel<T: Send + 'static>() -> (ResultSender<T>, oneshot::Receiver<Outcome<T>>)
+{
     let (tx, rx) = oneshot::channel();
     (crate::start::ExitReport::new(tx, Err), rx)
 }
