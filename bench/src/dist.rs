@@ -354,7 +354,9 @@ pub fn other_main(certs: &str) {
         let _ = std::io::stdin().read_to_end(&mut sink);
         std::process::exit(0);
     });
-    let reason = grove::run(move |ctx: Context<SinkMessage>| other_node(ctx, certs));
+    let reason = grove::run(move |ctx: Context<SinkMessage>| async move {
+        other_node(ctx, certs).await.map_err(ExitReason::from)
+    });
     eprintln!("the other node stopped: {reason}");
     std::process::exit(1);
 }

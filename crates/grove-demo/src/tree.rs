@@ -211,7 +211,7 @@ pub const INJECTED: &str = "injected crash";
 
 /// Hashes each job and sends the result to the collector. With probability `crash_rate` per
 /// job it crashes instead: half the time by panicking, half by returning an error.
-async fn worker(mut ctx: Context<u64>, slot: usize, crash_rate: f64) -> Result<(), String> {
+async fn worker(mut ctx: Context<u64>, slot: usize, crash_rate: f64) -> Result<(), ExitReason> {
     let mut rng = SmallRng::from_rng(&mut rand::rng());
     loop {
         let Message::User(job) = ctx.recv().await else {
@@ -221,10 +221,10 @@ async fn worker(mut ctx: Context<u64>, slot: usize, crash_rate: f64) -> Result<(
             if rng.random_bool(0.5) {
                 panic!("{INJECTED}: worker-{slot} panicked on job {job}");
             }
-            return Err(format!("{INJECTED}: worker-{slot} gave up on job {job}"));
+            return Err(format!("{INJECTED}: worker-{slot} gave up on job {job}").into());
         }
         if let Err(error) = send_named(COLLECTOR, Done(work(job))) {
-            return Err(format!("worker-{slot} could not report: {error}"));
+            return Err(format!("worker-{slot} could not report: {error}").into());
         }
     }
 }

@@ -331,9 +331,11 @@ impl CronServer {
         let job = &mut self.jobs[index];
         job.runs += 1;
         let run = job.spec.run.clone();
-        let (addr, reference) = ctx
-            .process()
-            .spawn_monitor(move |_: grove_runtime::Context<()>| async move { run().await });
+        let (addr, reference) =
+            ctx.process()
+                .spawn_monitor(move |_: grove_runtime::Context<()>| async move {
+                    run().await.map_err(ExitReason::from)
+                });
         job.running.push((reference, addr.pid()));
     }
 

@@ -217,9 +217,11 @@ impl<J: Clone + Send + 'static> QueueServer<J> {
         entry.attempts += 1;
         let job = entry.job.clone();
         let handler = self.handler.clone();
-        let (addr, reference) = ctx
-            .process()
-            .spawn_monitor(move |_: grove_runtime::Context<()>| async move { handler(job).await });
+        let (addr, reference) =
+            ctx.process()
+                .spawn_monitor(move |_: grove_runtime::Context<()>| async move {
+                    handler(job).await.map_err(ExitReason::from)
+                });
         self.running.insert(reference, (addr.pid(), entry));
     }
 

@@ -49,6 +49,9 @@
 //! What is guaranteed, and what is lost when a connection drops, is written down in
 //! `docs/semantics.md` ("Distribution").
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 mod certs;
 mod config;
 mod connection;

@@ -17,7 +17,7 @@
 //!     assert_eq!(before, 2);
 //!     assert_eq!(visits.get(|n| *n).await?, 10);
 //!     visits.stop().await?;
-//!     Ok::<(), grove_runtime::ExitReason>(())
+//!     Ok(())
 //! });
 //! ```
 

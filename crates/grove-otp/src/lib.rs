@@ -12,6 +12,9 @@
 //!
 //! They follow OTP's semantics; where Grove differs, `docs/semantics.md` says so and why.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod agent;
 pub mod application;
 mod deadline;

@@ -182,7 +182,7 @@ async fn question_mark_on_a_failed_call_exits_with_erlangs_reasons() {
         let caller = grove_runtime::spawn(move |mut ctx: Context<()>| async move {
             let _ = ctx.recv().await; // watched before it starts
             call.await?;
-            Ok::<(), ExitReason>(())
+            Ok(())
         });
         let exited = exit_of(caller.pid());
         grove_runtime::send(caller, ());

@@ -62,7 +62,8 @@ async fn a_task_spawned_outside_a_process_works_unlinked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashing_task_takes_its_linked_caller_down() {
     let (tx, rx) = oneshot::channel();
-    let caller = grove_runtime::spawn(move |_: Context<()>| async move {
+    let caller = grove_runtime::spawn(move |mut ctx: Context<()>| async move {
+        let _ = ctx.recv().await; // watched before it starts: it may die at once
         let task = Task::spawn(async {
             panic!("parse error on line 3");
         });
@@ -72,6 +73,7 @@ async fn a_crashing_task_takes_its_linked_caller_down() {
         std::future::pending::<()>().await;
     });
     let exited = exit_of(caller);
+    grove_runtime::send(caller, ());
     let task = rx.await.expect("the caller sent the task's pid");
     let reason = exited.await;
     assert!(

@@ -6,8 +6,9 @@
 //! became unreachable), what a failed call exits with (`timeout`, `calling_self`,
 //! `{nodedown, Node}`), a panic with its message, and any reason of the user's own.
 //!
-//! A process function returns `()`, an [`ExitReason`], or a `Result<(), E>` where `E` converts into
-//! an [`ExitReason`]:
+//! A process function returns `()`, an [`ExitReason`], or a `Result<(), ExitReason>`, into which
+//! `?` converts every Grove error (and `io::Error`, `String` and `&str`), so a body that ends in
+//! `Ok(())` needs no type annotation:
 //!
 //! ```
 //! use grove_runtime::{ExitReason, Context};
@@ -169,11 +170,14 @@ impl IntoExitReason for ExitReason {
     }
 }
 
-impl<E: Into<ExitReason>> IntoExitReason for Result<(), E> {
+/// The one `Result` a process may return. One impl, not one per error type, so that a closure
+/// ending in `Ok(())` needs no annotation: the compiler infers the error type from this impl, and
+/// `?` converts every Grove error (and `io::Error`, `String`, `&str`) into it.
+impl IntoExitReason for Result<(), ExitReason> {
     fn into_exit_reason(self) -> ExitReason {
         match self {
             Ok(()) => ExitReason::Normal,
-            Err(error) => error.into().into_exit_reason(),
+            Err(error) => error.into_exit_reason(),
         }
     }
 }
@@ -204,9 +208,9 @@ mod tests {
     #[test]
     fn return_values_become_reasons() {
         assert_eq!(().into_exit_reason(), ExitReason::Normal);
-        assert_eq!(Ok::<(), String>(()).into_exit_reason(), ExitReason::Normal);
+        assert_eq!(Ok(()).into_exit_reason(), ExitReason::Normal);
         assert_eq!(
-            Err::<(), _>("bad").into_exit_reason(),
+            Err("bad".into()).into_exit_reason(),
             ExitReason::error("bad")
         );
         assert_eq!(ExitReason::Kill.into_exit_reason(), ExitReason::Killed);

@@ -30,6 +30,9 @@
 //! assert_eq!(reason, ExitReason::Normal);
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 mod cell;
 mod context;
 mod current;

@@ -39,6 +39,9 @@
 //! assert!(Table::<String, u32>::whereis("prices").is_err());
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 mod bag;
 mod core;
 mod counter;

@@ -98,7 +98,7 @@ fn main() {
             total.imported, total.cents, total.rejected, failed_chunks
         );
         tasks.stop(ExitReason::Normal).await?;
-        Ok::<(), ExitReason>(())
+        Ok(())
     });
     println!("import finished: {reason}");
 }

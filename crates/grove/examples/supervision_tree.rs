@@ -97,7 +97,7 @@ fn main() {
             "tree stopped: {} children stopped in reverse order",
             stats::snapshot().children_stopped
         );
-        Ok::<(), ExitReason>(())
+        Ok(())
     });
     println!("done: {reason}");
 }

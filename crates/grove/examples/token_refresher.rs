@@ -136,7 +136,7 @@ fn main() {
         };
         println!("asked by call: {by_call:?}");
         tree.stop(ExitReason::Normal).await?;
-        Ok::<(), ExitReason>(())
+        Ok(())
     });
     println!("done: {reason}");
 }

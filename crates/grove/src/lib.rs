@@ -22,6 +22,9 @@
 //! assert_eq!(reason, ExitReason::Normal);
 //! ```
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 #[cfg(feature = "runtime")]
 pub use grove_runtime as process;
 
@@ -50,6 +53,13 @@ pub use grove_otp::{agent, application, event_manager, gen_server, supervisor, t
 
 /// What a typical Grove program imports.
 pub mod prelude {
+    /// Timers a process uses every day: `sleep(d).await`, and `timeout(d, future).await` for any
+    /// future (a call has its own timeout: `call_timeout`).
+    #[cfg(feature = "runtime")]
+    pub use tokio::time::{sleep, timeout};
+
+    pub use std::time::Duration;
+
     #[cfg(feature = "runtime")]
     pub use grove_runtime::{
         await_exit, cancel_timer, process_info, processes, register, send, send_after,

@@ -26,7 +26,7 @@ async fn spawn_link_links_child_and_parent_atomically() {
         ctx.trap_exit(true);
         let child = ctx.spawn_link(|mut c: Context<bool>| async move {
             match c.recv().await {
-                Message::User(true) => Err("child failed"),
+                Message::User(true) => Err("child failed".into()),
                 _ => Ok(()),
             }
         });
@@ -200,7 +200,7 @@ async fn returning_unit_or_ok_exits_normal() {
     });
     let b = spawn(|mut ctx: Context<()>| async move {
         let _ = ctx.recv().await;
-        Ok::<(), String>(())
+        Ok(()) // no annotation needed: a process's Result is Result<(), ExitReason>
     });
     let (ea, eb) = (exit_watch(a), exit_watch(b));
     send(a, ());
@@ -235,11 +235,11 @@ async fn returning_shutdown_exits_with_shutdown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn returning_err_exits_with_that_error() {
     assert_eq!(
-        exit_reason_of(|| Err::<(), _>("x")).await,
+        exit_reason_of(|| Err("x".into())).await,
         ExitReason::Error(Arc::from("x"))
     );
     assert_eq!(
-        exit_reason_of(|| Err::<(), _>(String::from("y"))).await,
+        exit_reason_of(|| Err(String::from("y").into())).await,
         ExitReason::error("y")
     );
     assert_eq!(
@@ -530,4 +530,24 @@ async fn on_exit_runs_a_hook_with_the_exit_reason_unless_cancelled() {
     handed_back(addr.pid(), &ExitReason::Normal);
     assert!(ran.load(Ordering::SeqCst), "the caller can run it itself");
     assert!(!hook.cancel(), "a hook that ran cannot be cancelled");
+}
+
+/// `?` works on Grove's errors (and `io::Error`) in a process body that ends in `Ok(())`, with no
+/// turbofish and no annotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn question_mark_works_in_a_body_that_ends_in_ok_without_annotations() {
+    let addr = spawn(|mut ctx: Context<()>| async move {
+        let _ = ctx.recv().await;
+        grove::process::register("question_mark_body", ctx.pid())
+            .map_err(|error| error.to_string())?;
+        std::fs::read("/nonexistent/grove/file")?;
+        Ok(())
+    });
+    let exited = exit_watch(addr);
+    send(addr, ());
+    let reason = exited.await;
+    assert!(
+        matches!(&reason, ExitReason::Error(text) if text.contains("No such file")),
+        "{reason:?}"
+    );
 }

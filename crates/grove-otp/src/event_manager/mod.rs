@@ -36,7 +36,7 @@
 //!     alarms.sync_notify(Alarm::Set("disk_full")).await?;
 //!     let active = alarms.call("active", |h: &mut ActiveAlarms| h.0.clone()).await?;
 //!     assert_eq!(active, ["database_disconnected", "disk_full"]);
-//!     Ok::<(), ExitReason>(())
+//!     Ok(())
 //! });
 //! ```
 

@@ -20,7 +20,7 @@ type HandlerRequest =
 
 /// What the manager is asked. Each is answered with a boxed `Result<T, EventError>`, where `T` is
 /// what [`super::EventManager`]'s method for it returns.
-pub enum Call<E> {
+pub(super) enum Call<E> {
     Add {
         id: HandlerId,
         handler: Box<dyn DynHandler<E>>,
@@ -44,7 +44,7 @@ struct Installed<E> {
 }
 
 /// The manager's state: its handlers, in the order events reach them.
-pub struct EventServer<E> {
+pub(super) struct EventServer<E> {
     handlers: Vec<Installed<E>>,
 }
 

@@ -41,7 +41,7 @@
 //!     assert_eq!(counter.call(Op::Add(3)).await?, 5);
 //!     assert_eq!(counter.call(Op::Get).await?, 5);
 //!     counter.stop(ExitReason::Normal).await?;
-//!     Ok::<(), ExitReason>(())
+//!     Ok(())
 //! });
 //! ```
 //!

@@ -14,7 +14,7 @@ use super::intensity::{Backoff, Intensity, RestartWindow};
 use super::spec::{Restart, Strategy};
 
 /// A child's id: unique within its supervisor.
-pub type ChildId = Arc<str>;
+pub(super) type ChildId = Arc<str>;
 
 /// Where a child is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,7 +19,7 @@
 //!     assert_eq!(pool.count_children().await?.active, 2);
 //!     // `normal`: a linked caller that does not trap exits is not taken down with it.
 //!     pool.stop(ExitReason::Normal).await?;
-//!     Ok::<(), ExitReason>(())
+//!     Ok(())
 //! });
 //! assert_eq!(reason, ExitReason::Normal);
 //! ```
@@ -168,14 +168,14 @@ impl DynamicSupervisorRef {
     }
 }
 
-pub enum Call {
+pub(super) enum Call {
     Start(ChildSpec),
     Terminate(Pid),
     Which,
     Count,
 }
 
-pub enum Reply {
+pub(super) enum Reply {
     Started(Result<Option<Pid>, SupervisorError>),
     Done(Result<(), SupervisorError>),
     Children(Vec<ChildInfo>),
@@ -183,10 +183,10 @@ pub enum Reply {
 }
 
 /// A failed restart to try again: the key of a child waiting in `restarting`.
-pub struct Retry(u64);
+pub(super) struct Retry(u64);
 
 /// A running dynamic supervisor.
-pub struct DynamicServer {
+pub(super) struct DynamicServer {
     window: RestartWindow,
     max_children: Option<usize>,
     children: HashMap<Pid, ChildSpec>,

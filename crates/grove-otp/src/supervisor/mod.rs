@@ -26,7 +26,7 @@
 //!     assert!(second.is_some() && second != Some(first));
 //!     // `normal`: a linked caller that does not trap exits is not taken down with it.
 //!     tree.stop(ExitReason::Normal).await?;
-//!     Ok::<(), ExitReason>(())
+//!     Ok(())
 //! });
 //! assert_eq!(reason, ExitReason::Normal);
 //! ```

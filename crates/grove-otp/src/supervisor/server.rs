@@ -16,7 +16,7 @@ use crate::gen_server::{GenServer, Info, ReplyTo, ServerContext};
 use crate::start::StartError;
 
 /// Requests an operator makes of a supervisor.
-pub enum Call {
+pub(super) enum Call {
     WhichChildren,
     CountChildren,
     StartChild(ChildSpec),
@@ -26,7 +26,7 @@ pub enum Call {
 }
 
 /// Replies to [`Call`]s.
-pub enum Reply {
+pub(super) enum Reply {
     Children(Vec<ChildInfo>),
     Counts(ChildCounts),
     Started(Result<Option<Pid>, SupervisorError>),
@@ -34,13 +34,13 @@ pub enum Reply {
 }
 
 /// The supervisor's own messages to itself.
-pub enum Note {
+pub(super) enum Note {
     /// A backoff delay is over, or a failed start is retried: start these.
     RestartDue(Vec<ChildId>),
 }
 
 /// A running supervisor's state.
-pub struct SupervisorServer {
+pub(super) struct SupervisorServer {
     core: Core,
     specs: HashMap<ChildId, ChildSpec>,
     /// The children as configured, consumed by `init`.

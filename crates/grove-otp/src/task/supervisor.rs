@@ -13,7 +13,7 @@
 //!     assert_eq!(fine.await_timeout(Duration::from_secs(5)).await, Ok(7));
 //!     // The panic is the task's exit reason; the caller lives on.
 //!     assert!(matches!(broken.await, Err(TaskError::Exited(_))));
-//!     Ok::<(), grove_runtime::ExitReason>(())
+//!     Ok(())
 //! });
 //! ```
 

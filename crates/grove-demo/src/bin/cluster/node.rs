@@ -95,7 +95,7 @@ pub fn run(args: NodeArgs) -> ExitReason {
         let mut report = tokio::time::interval(Duration::from_secs(1));
         loop {
             tokio::select! {
-                _ = &mut stop => return Ok::<(), ExitReason>(()),
+                _ = &mut stop => return Ok(()),
                 _ = report.tick() => println!(
                     "STATUS peers={} calls_ok={calls_ok} calls_failed={calls_failed} greetings={greetings}",
                     node.nodes().len()
