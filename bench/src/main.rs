@@ -79,6 +79,8 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    // No default log subscriber: the suite's output is its report.
+    grove::process::no_default_logs();
     if let Some(n) = args.child_spawn {
         let (cold, bytes) = processes::spawn_idle(n);
         let (warm, _) = processes::spawn_idle(n);

@@ -38,6 +38,7 @@ mod context;
 mod current;
 pub mod exit;
 mod introspect;
+pub mod logs;
 mod mailbox;
 pub mod message;
 mod names;
@@ -63,6 +64,7 @@ pub use exit::{ExitReason, IntoExitReason};
 pub use introspect::{
     mailbox_summary, process_info, processes, system_info, MailboxSummary, ProcessInfo, SystemInfo,
 };
+pub use logs::no_default_logs;
 pub use mailbox::Overflow;
 pub use message::{Down, Exit, Message};
 pub use names::{

@@ -4,7 +4,8 @@
 //! `RUST_BACKTRACE` is set), before Grove has turned it into the process's exit reason and logged
 //! it. [`install_panic_hook`] replaces that output, for panics inside processes only, with one
 //! `tracing` error event that names the process, its function, the panic message, where it
-//! happened, and the backtrace if `RUST_BACKTRACE` asks for one. Panics outside processes still go
+//! happened, and the backtrace if `RUST_BACKTRACE` asks for one, once per crash site (a worker
+//! restarted into the same bug does not print it again). Panics outside processes still go
 //! to the previous hook. [`crate::run`] installs it; call it yourself if you start tokio your own
 //! way.
 
@@ -29,10 +30,16 @@ pub fn install_panic_hook() {
                     .location()
                     .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
                     .unwrap_or_default();
-                let backtrace = std::backtrace::Backtrace::capture();
-                let backtrace = match backtrace.status() {
-                    std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
-                    _ => String::new(),
+                // A crash site that crashes again (a worker restarted into the same bug) gets
+                // its backtrace once, not dozens of frames per crash.
+                let backtrace = if first_crash_at(&location) {
+                    let backtrace = std::backtrace::Backtrace::capture();
+                    match backtrace.status() {
+                        std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
+                        _ => String::new(),
+                    }
+                } else {
+                    String::new()
                 };
                 LAST_PANIC.with(|last| *last.borrow_mut() = Some((location, backtrace)));
             } else {
@@ -40,6 +47,18 @@ pub fn install_panic_hook() {
             }
         }));
     });
+}
+
+/// True the first time a panic happens at `location` (of the first 4,096 sites: a program with
+/// more crash sites than that is not helped by more backtraces).
+fn first_crash_at(location: &str) -> bool {
+    static SEEN: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let mut seen = SEEN.get_or_init(Default::default).lock();
+    if seen.contains(location) || seen.len() >= 4_096 {
+        return false;
+    }
+    seen.insert(location.to_string())
 }
 
 /// Marks this thread as polling a process for the guard's lifetime.

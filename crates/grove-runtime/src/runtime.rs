@@ -20,7 +20,9 @@ use crate::process::{spawn, watch_exit};
 
 /// Runs `f` as the first process on a new tokio multi-thread runtime (one worker per core) and
 /// returns its exit reason once it exits. Other processes still running then are stopped with
-/// the runtime.
+/// the runtime. Unless the program has a `tracing` subscriber already (or called
+/// [`crate::no_default_logs`]), it installs one that prints to stderr at `RUST_LOG`'s level
+/// (`info` by default): see [`crate::logs`].
 ///
 /// # Panics
 /// If the runtime cannot be built (the OS refused threads), or when called inside a runtime.
@@ -39,6 +41,7 @@ where
         Err(error) => panic!("cannot start the tokio runtime: {error}"),
     };
     crate::introspect::started();
+    crate::logs::install_default();
     crate::panics::install_panic_hook();
     runtime.block_on(async move {
         // The first process waits for `start` until its exit is watched: a short one could
