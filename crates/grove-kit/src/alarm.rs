@@ -38,16 +38,26 @@ use crate::named;
 /// An active alarm.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alarm {
+    /// The alarm's id, as given to [`AlarmManager::set_alarm`].
     pub id: Arc<str>,
+    /// What is wrong, in words; setting the alarm again replaces it.
     pub description: String,
+    /// When the alarm was set (setting it again while active does not change this).
     pub raised_at: SystemTime,
 }
 
 /// What alarm handlers receive.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AlarmEvent {
+    /// An alarm that was clear has been set.
     Set(Alarm),
-    Cleared { id: Arc<str>, was: Alarm },
+    /// An active alarm has been cleared.
+    Cleared {
+        /// The alarm's id.
+        id: Arc<str>,
+        /// The alarm as it was while active.
+        was: Alarm,
+    },
 }
 
 /// The id of the handler every alarm manager starts with.
@@ -101,6 +111,7 @@ impl AlarmManager {
         named::lookup::<Self>(name)
     }
 
+    /// The name it is registered under, for its event manager and for [`AlarmManager::named`].
     pub fn name(&self) -> &str {
         &self.name
     }

@@ -133,6 +133,7 @@ struct Counters {
 /// A cache's counts since it was built.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CacheStats {
+    /// The cache's name.
     pub name: Arc<str>,
     /// Lookups that found a live entry.
     pub hits: u64,
@@ -191,6 +192,7 @@ impl CacheBuilder {
         self
     }
 
+    /// Builds the cache. Its janitor is started separately, with [`Cache::child_spec`].
     pub fn build<K, V>(self) -> Cache<K, V>
     where
         K: Hash + Eq + Clone + Send + Sync + 'static,
@@ -275,6 +277,7 @@ where
     K: Hash + Eq + Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
 {
+    /// The cache's name, as its metrics and logs carry it.
     pub fn name(&self) -> &str {
         &self.shared.name
     }

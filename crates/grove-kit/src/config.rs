@@ -58,17 +58,25 @@ use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, Visit
 pub struct Problem {
     /// The variable (or file key, spelled as its variable) at fault.
     pub variable: String,
+    /// What is wrong with it.
     pub kind: ProblemKind,
 }
 
+/// What is wrong with a variable.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProblemKind {
     /// Not set, and the field has no default.
-    Missing { expected: String },
+    Missing {
+        /// What a valid value looks like (for example "true or false").
+        expected: String,
+    },
     /// Set, but not a valid value of its type.
     Malformed {
+        /// The value as given.
         value: String,
+        /// What a valid value looks like.
         expected: String,
+        /// Where the value came from.
         source: Source,
     },
     /// Parsed, but refused by the application's own check.
@@ -78,7 +86,9 @@ pub enum ProblemKind {
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
+    /// A variable: from the process environment, or from [`ConfigLoader::vars`].
     Environment,
+    /// The TOML file at this path, read with [`ConfigLoader::file`].
     File(PathBuf),
 }
 
@@ -111,6 +121,7 @@ impl fmt::Display for Problem {
 /// The configuration could not be loaded: every problem found, in field order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Every bad variable, in field order.
     pub problems: Vec<Problem>,
     /// A problem outside the variables (an unreadable file, an unsupported field type).
     pub other: Option<String>,

@@ -49,8 +49,15 @@ pub struct Schedule {
 /// An expression or a time zone that does not parse.
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {
+    /// The cron expression does not parse.
     #[error("cron expression {pattern:?} is invalid: {reason}")]
-    Pattern { pattern: String, reason: String },
+    Pattern {
+        /// The expression as given.
+        pattern: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The time zone is not a known IANA name (the name as given).
     #[error("{0:?} is not a time zone name (use IANA names such as Europe/Berlin or UTC)")]
     Zone(String),
 }
@@ -70,6 +77,7 @@ impl Schedule {
         })
     }
 
+    /// The cron expression, as given.
     pub fn pattern(&self) -> &str {
         &self.pattern
     }
@@ -150,9 +158,13 @@ pub struct Cron {
 /// One job as [`CronRef::jobs`] shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobInfo {
+    /// The job's name.
     pub name: Arc<str>,
+    /// Its cron expression.
     pub pattern: String,
+    /// Its time zone's IANA name.
     pub zone: String,
+    /// When it is next due (`None` if the expression matches no later time).
     pub next_run: Option<DateTime<Utc>>,
     /// Runs going on now.
     pub running: usize,

@@ -15,6 +15,9 @@
 //! Each component that needs a process comes with a `child_spec` to put in a supervision tree;
 //! its handle is cheap to clone, and reading it never goes through a mailbox.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 pub mod alarm;
 pub mod breaker;
 pub mod cache;

@@ -92,6 +92,7 @@ impl Rate {
         self
     }
 
+    /// How often a cell frees up: one every this long.
     pub fn period(&self) -> Duration {
         self.period
     }
@@ -110,13 +111,16 @@ impl Rate {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("rate limit {name} reached; retry in {retry_after:?}")]
 pub struct RateLimited {
+    /// The name of the limiter that refused.
     pub name: Arc<str>,
+    /// How long until a cell frees up.
     pub retry_after: Duration,
 }
 
 /// A limiter's counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimiterStats {
+    /// The limiter's name.
     pub name: Arc<str>,
     /// Cells taken: calls let through.
     pub allowed: u64,
@@ -197,6 +201,8 @@ impl std::fmt::Debug for RateLimiter {
 }
 
 impl RateLimiter {
+    /// A limiter called `name` (as its refusals and stats show it), letting calls through at
+    /// `rate`.
     pub fn new(name: impl Into<Arc<str>>, rate: Rate) -> Self {
         RateLimiter {
             name: name.into(),
@@ -208,6 +214,7 @@ impl RateLimiter {
         }
     }
 
+    /// The limiter's name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -222,6 +229,7 @@ impl RateLimiter {
         self.counts.wait_for_cell(|| self.inner.check()).await;
     }
 
+    /// Its counts so far.
     pub fn stats(&self) -> LimiterStats {
         self.counts.stats(&self.name)
     }
@@ -245,6 +253,8 @@ impl<K: Hash + Eq + Clone> Clone for KeyedRateLimiter<K> {
 }
 
 impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
+    /// A limiter called `name` (as its refusals and stats show it), giving each key its own
+    /// allowance of `rate`.
     pub fn new(name: impl Into<Arc<str>>, rate: Rate) -> Self {
         KeyedRateLimiter {
             name: name.into(),
@@ -281,10 +291,12 @@ impl<K: Hash + Eq + Clone> KeyedRateLimiter<K> {
         self.inner.len()
     }
 
+    /// True when no key has state held.
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
     }
 
+    /// Its counts so far, over all keys.
     pub fn stats(&self) -> LimiterStats {
         self.counts.stats(&self.name)
     }

@@ -101,8 +101,15 @@ impl QueueOptions {
 /// Why a push was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
+    /// The queue holds as many jobs as it may; the job was not added.
     #[error("queue {name} is full ({capacity} jobs held); shed load or retry later")]
-    Full { name: Arc<str>, capacity: usize },
+    Full {
+        /// The queue's name.
+        name: Arc<str>,
+        /// The most jobs it holds (see [`QueueOptions::capacity`]).
+        capacity: usize,
+    },
+    /// The queue's process could not be called: it is not running, or did not answer.
     #[error("queue is not running: {0}")]
     NotRunning(#[from] CallError),
 }
@@ -110,6 +117,7 @@ pub enum QueueError {
 /// A queue's counts since it started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueStats {
+    /// The queue's name.
     pub name: Arc<str>,
     /// Jobs accepted.
     pub pushed: u64,
@@ -132,7 +140,9 @@ pub struct QueueStats {
 /// A job that failed every attempt.
 #[derive(Debug, Clone)]
 pub struct DeadLetter<J> {
+    /// The job, as pushed.
     pub job: J,
+    /// Attempts made, all failed.
     pub attempts: u32,
     /// The last attempt's exit reason.
     pub reason: ExitReason,
@@ -448,6 +458,7 @@ impl<J: Clone + Send + 'static> RateLimitedQueue<J> {
         Server::whereis(name).map(|server| RateLimitedQueue { server })
     }
 
+    /// The queue process's pid.
     pub fn pid(&self) -> Pid {
         self.server.pid()
     }
@@ -460,6 +471,7 @@ impl<J: Clone + Send + 'static> RateLimitedQueue<J> {
         }
     }
 
+    /// The queue's counts, and the jobs it holds now.
     pub async fn stats(&self) -> Result<QueueStats, CallError> {
         match self.server.call(QueueCall::Stats).await? {
             QueueReply::Stats(stats) => Ok(stats),

@@ -149,15 +149,28 @@ impl Default for RetryPolicy {
 pub enum RetryError<E> {
     /// Every allowed attempt failed; `last` is the last error.
     #[error("gave up after {attempts} attempts; the last error: {last}")]
-    Exhausted { attempts: u32, last: E },
+    Exhausted {
+        /// Attempts made in all.
+        attempts: u32,
+        /// The last attempt's error.
+        last: E,
+    },
     /// The predicate said this error is not worth retrying.
     #[error("failed with an error that is not retried (attempt {attempts}): {error}")]
-    Permanent { attempts: u32, error: E },
+    Permanent {
+        /// Attempts made, the one that returned `error` included.
+        attempts: u32,
+        /// The error that is not retried.
+        error: E,
+    },
     /// The deadline passed. `last` is the last error, if an attempt had failed before.
     #[error("the retry deadline of {deadline:?} passed after {attempts} attempt(s)")]
     DeadlineExceeded {
+        /// Attempts started (the last may have been cut short by the deadline).
         attempts: u32,
+        /// The policy's deadline.
         deadline: Duration,
+        /// The last error an attempt returned, if any.
         last: Option<E>,
     },
 }

@@ -47,8 +47,11 @@ pub enum TelemetryError {
     /// A filter did not parse.
     #[error("the filter {directives:?} from {source_name} is not valid: {reason}; write it as RUST_LOG is written, for example `info,grove_otp=debug`")]
     Filter {
+        /// The filter as given.
         directives: String,
+        /// Where it was given: `RUST_LOG`, `Telemetry::log_filter` or `Telemetry::trace_filter`.
         source_name: &'static str,
+        /// Why it does not parse.
         reason: String,
     },
     /// Something else installed a global subscriber first.

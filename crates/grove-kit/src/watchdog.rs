@@ -43,12 +43,17 @@ pub struct Verdicts {
 /// What to do with the alarm after a check.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
+    /// Set the alarm: the check has failed `raise_after` times in a row.
     Raise,
+    /// Clear the alarm: the check has passed `clear_after` times in a row.
     Clear,
+    /// Leave the alarm as it is.
     Nothing,
 }
 
 impl Verdicts {
+    /// Verdicts that raise after `raise_after` failures in a row and clear after `clear_after`
+    /// passes in a row (each at least 1), starting clear.
     pub fn new(raise_after: u32, clear_after: u32) -> Self {
         Verdicts {
             raise_after: raise_after.max(1),
@@ -79,6 +84,7 @@ impl Verdicts {
         Verdict::Nothing
     }
 
+    /// Whether the alarm is raised, by the verdicts so far.
     pub fn raised(&self) -> bool {
         self.raised
     }
@@ -114,11 +120,13 @@ impl Watchdog {
         }
     }
 
+    /// How often the check runs (every 5 s by default; at least 1 ms).
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval.max(Duration::from_millis(1));
         self
     }
 
+    /// How long a check may run before it counts as failed (5 s by default).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

@@ -90,10 +90,12 @@ impl Ticket {
 /// The machine's answer to "may I call?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
+    /// The call may go ahead; report its outcome with this ticket.
     Allow(Ticket),
     /// Rejected; the breaker may let calls through again after this long (zero while half-open
     /// with every probe slot taken).
     Reject {
+        /// How long until the breaker may let a call through again.
         retry_after: Duration,
     },
 }
@@ -101,7 +103,9 @@ pub enum Decision {
 /// A state change, for logs and metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Transition {
+    /// The state before the change.
     pub from: BreakerState,
+    /// The state after it.
     pub to: BreakerState,
 }
 
@@ -121,6 +125,7 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// A closed breaker with no failures counted, configured by `config`.
     pub fn new(config: BreakerConfig) -> Self {
         Machine {
             config,
@@ -131,6 +136,7 @@ impl Machine {
         }
     }
 
+    /// Its configuration.
     pub fn config(&self) -> &BreakerConfig {
         &self.config
     }

@@ -57,7 +57,9 @@ pub enum BreakerError<E> {
     /// The breaker is open (or half-open with every probe slot taken): the call was not made.
     #[error("circuit breaker {name} is open; not calling, retry in {retry_after:?}")]
     Open {
+        /// The name of the breaker that refused the call.
         name: Arc<str>,
+        /// How long until the breaker may let a call through again.
         retry_after: Duration,
     },
     /// The call was made and failed.
@@ -68,11 +70,16 @@ pub enum BreakerError<E> {
 /// A breaker's counts since it was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BreakerStats {
+    /// The breaker's name.
     pub name: Arc<str>,
+    /// Its state when the stats were taken.
     pub state: BreakerState,
     /// Calls let through.
     pub calls: u64,
+    /// Calls that succeeded (including errors that [`CircuitBreaker::call_with`] was told are not
+    /// failures).
     pub successes: u64,
+    /// Calls that failed, plus failures reported with [`CircuitBreaker::melt`].
     pub failures: u64,
     /// Calls rejected without being made.
     pub rejected: u64,
@@ -164,6 +171,7 @@ impl CircuitBreaker {
         installed().lock().values().cloned().collect()
     }
 
+    /// The breaker's name, as its logs and metrics show it.
     pub fn name(&self) -> &str {
         &self.shared.name
     }
