@@ -31,6 +31,8 @@ enum Req {
     Hang,
     /// Never answers (for timeouts).
     Ignore,
+    /// Drops the reply handle, then hangs in the same callback; the test kills the server.
+    DropThenHang,
     /// Calls itself.
     CallSelf,
 }
@@ -58,6 +60,11 @@ impl GenServer for Fragile {
                 std::future::pending::<()>().await
             }
             Req::Ignore => std::future::pending::<()>().await,
+            Req::DropThenHang => {
+                drop(from);
+                HANGING.fetch_add(1, Ordering::SeqCst);
+                std::future::pending::<()>().await
+            }
             Req::CallSelf => {
                 // Would wait forever without the check: the server is busy in this very call.
                 let me = Server::<Fragile>::from_pid(ctx.pid());
@@ -233,4 +240,58 @@ async fn question_mark_on_a_failed_call_exits_with_erlangs_reasons() {
         ExitReason::NodeDown("b@host".into()).to_string(),
         "{nodedown, b@host}"
     );
+}
+
+/// A server killed in a callback that had already dropped the reply handle: whether the server
+/// would stop was not known when the handle went, so the verdict waited; the kill must still give
+/// the caller `Exited(killed)` (not `NoReply`, which says the server runs on), after the name is
+/// free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_after_dropping_a_reply_handle_gives_exited_killed() {
+    const NAME: &str = "killed_after_dropping_a_reply";
+    for round in 0..200 {
+        let server = start_named(NAME).await.expect("start");
+        let pid = server.pid();
+        let hanging = HANGING.load(Ordering::SeqCst);
+        tokio::spawn(async move {
+            while HANGING.load(Ordering::SeqCst) == hanging {
+                tokio::time::sleep(Duration::from_micros(50)).await;
+            }
+            grove_runtime::exit(pid, ExitReason::Kill);
+        });
+        let outcome =
+            tokio::time::timeout(LONG, server.call_timeout(Req::DropThenHang, Duration::MAX))
+                .await
+                .expect("the caller must hear of the kill");
+        assert_eq!(
+            outcome,
+            Err(CallError::Exited(ExitReason::Killed)),
+            "round {round}"
+        );
+        assert_eq!(whereis(NAME), None, "round {round}");
+    }
+}
+
+/// Whoever finds a process dead (`is_alive`, a monitor's `noproc`) finds its name free: the name
+/// is released under the same lock that marks the process dead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_found_dead_has_already_released_its_name() {
+    const NAME: &str = "found_dead";
+    for round in 0..2_000 {
+        let server = start_named(NAME).await.expect("start");
+        let pid = server.pid();
+        // Another thread stops it while this one watches the process table, not the server.
+        tokio::spawn(async move {
+            let _ = Server::<Fragile>::from_pid(pid).call(Req::Stop).await;
+        });
+        let deadline = tokio::time::Instant::now() + LONG;
+        while grove_runtime::is_alive(pid) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {round}: never died"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(whereis(NAME), None, "round {round}: dead but still named");
+    }
 }

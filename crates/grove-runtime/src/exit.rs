@@ -7,8 +7,9 @@
 //! `{nodedown, Node}`), a panic with its message, and any reason of the user's own.
 //!
 //! A process function returns `()`, an [`ExitReason`], or a `Result<(), ExitReason>`, into which
-//! `?` converts every Grove error (and `io::Error`, `String` and `&str`), so a body that ends in
-//! `Ok(())` needs no type annotation:
+//! `?` converts Grove's errors (calls, starts, spawns, sends, links, names, tasks, supervisors,
+//! tables) and `io::Error`, `String` and `&str`, so a body that ends in `Ok(())` needs no type
+//! annotation:
 //!
 //! ```
 //! use grove_runtime::{ExitReason, Context};
@@ -45,6 +46,11 @@ pub enum ExitReason {
     NoConnection,
     /// The process's bounded mailbox overflowed with the `Kill` overflow policy.
     MailboxOverflow,
+    /// The process panicked; the panic's message.
+    Panic(Arc<str>),
+    /// A reason of the user's own.
+    Error(Arc<str>),
+    // Variants added later go last: the enum is encoded by index between nodes.
     /// A clean stop that carries data (Erlang's `{shutdown, Term}`): a supervisor does not count
     /// it as a crash (a transient child exiting with it is not restarted) and it is not logged as
     /// one. Like `shutdown`, it still takes down a linked process that does not trap exits.
@@ -55,10 +61,6 @@ pub enum ExitReason {
     CallingSelf,
     /// The node of the process called was lost during the call (Erlang's `{nodedown, Node}`).
     NodeDown(Arc<str>),
-    /// The process panicked; the panic's message.
-    Panic(Arc<str>),
-    /// A reason of the user's own.
-    Error(Arc<str>),
 }
 
 impl ExitReason {
@@ -136,6 +138,35 @@ impl From<String> for ExitReason {
     }
 }
 
+impl From<crate::current::LinkError> for ExitReason {
+    /// `noproc` for a dead pid, as OTP's `link/1` raises it.
+    fn from(error: crate::current::LinkError) -> Self {
+        match error {
+            crate::current::LinkError::NoProc(_) => ExitReason::NoProc,
+            other => ExitReason::error(other),
+        }
+    }
+}
+
+impl From<crate::process::SpawnError> for ExitReason {
+    fn from(error: crate::process::SpawnError) -> Self {
+        ExitReason::error(error)
+    }
+}
+
+impl From<crate::names::RegisterError> for ExitReason {
+    fn from(error: crate::names::RegisterError) -> Self {
+        ExitReason::error(error)
+    }
+}
+
+impl<M> From<crate::process::SendError<M>> for ExitReason {
+    /// The message is dropped; the reason says why it was not delivered.
+    fn from(error: crate::process::SendError<M>) -> Self {
+        ExitReason::error(error)
+    }
+}
+
 impl From<std::io::Error> for ExitReason {
     fn from(error: std::io::Error) -> Self {
         ExitReason::error(error)
@@ -172,7 +203,8 @@ impl IntoExitReason for ExitReason {
 
 /// The one `Result` a process may return. One impl, not one per error type, so that a closure
 /// ending in `Ok(())` needs no annotation: the compiler infers the error type from this impl, and
-/// `?` converts every Grove error (and `io::Error`, `String`, `&str`) into it.
+/// `?` converts Grove's errors (and `io::Error`, `String`, `&str`) into it. An error type of your
+/// own needs `From<YourError> for ExitReason`, or `.map_err(ExitReason::error)`.
 impl IntoExitReason for Result<(), ExitReason> {
     fn into_exit_reason(self) -> ExitReason {
         match self {

@@ -4,8 +4,9 @@
 //! developer sees Logger's. `RUST_LOG` picks the level (`info` by default, `RUST_LOG=debug`,
 //! `RUST_LOG=grove_otp=debug,warn`, ...).
 //!
-//! A program that sets up its own subscriber before `run` keeps it; one that wants no output
-//! from Grove at all calls [`no_default_logs`] first.
+//! A program that sets up its own subscriber before `run` keeps it; one that wants Grove to leave
+//! logging alone calls [`no_default_logs`] first. Without a subscriber, a process's panic is still
+//! written to stderr as one line, so a crash is never silent.
 //!
 //! ```
 //! grove_runtime::no_default_logs(); // before run: nothing is installed

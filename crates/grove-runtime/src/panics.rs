@@ -49,16 +49,28 @@ pub fn install_panic_hook() {
     });
 }
 
-/// True the first time a panic happens at `location` (of the first 4,096 sites: a program with
-/// more crash sites than that is not helped by more backtraces).
-fn first_crash_at(location: &str) -> bool {
+/// Crash sites whose backtrace was printed (at most 4,096: a program with more crash sites than
+/// that is not helped by more backtraces).
+fn printed_sites() -> &'static parking_lot::Mutex<std::collections::HashSet<String>> {
     static SEEN: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<String>>> =
         std::sync::OnceLock::new();
-    let mut seen = SEEN.get_or_init(Default::default).lock();
-    if seen.contains(location) || seen.len() >= 4_096 {
-        return false;
+    SEEN.get_or_init(Default::default)
+}
+
+/// True until a backtrace of a panic at `location` has been printed.
+fn first_crash_at(location: &str) -> bool {
+    let seen = printed_sites().lock();
+    !seen.contains(location) && seen.len() < 4_096
+}
+
+/// Records that the crash report of a panic at `location` printed its backtrace (marked when
+/// printed, not when captured: a captured backtrace whose report is never logged must not use up
+/// the site's one).
+pub(crate) fn backtrace_printed(location: &str) {
+    let mut seen = printed_sites().lock();
+    if seen.len() < 4_096 {
+        seen.insert(location.to_string());
     }
-    seen.insert(location.to_string())
 }
 
 /// Marks this thread as polling a process for the guard's lifetime.

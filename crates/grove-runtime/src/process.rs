@@ -1,7 +1,7 @@
 //! Spawning processes and sending them messages.
 //!
 //! A process is an async function that takes a [`Context`] and returns `()`, an
-//! [`ExitReason`] or a `Result<(), E>`. It runs as a tokio task on whatever tokio runtime is
+//! [`ExitReason`] or a `Result<(), ExitReason>`. It runs as a tokio task on whatever tokio runtime is
 //! current (use [`crate::run`] to start one), so any tokio library works inside it.
 //!
 //! ```

@@ -141,7 +141,11 @@ pub(crate) fn link(
         if !control.alive {
             return Ok(());
         }
-        control.rel().links.insert(other);
+        // As OTP: linking again to a process already linked does nothing. Its exit signal may
+        // be on its way; the link must stay for it.
+        if !control.rel().links.insert(other) {
+            return Ok(());
+        }
     }
     if !other.is_local() && crate::remote::link(my_pid, other) {
         return Ok(()); // the distribution layer answers for the other side
@@ -161,7 +165,8 @@ pub(crate) fn link(
         } else {
             ExitReason::NoConnection
         };
-        if if_dead == IfDead::Refuse {
+        // Only a local pid is known to be dead; a remote one without distribution is not.
+        if if_dead == IfDead::Refuse && other.is_local() {
             let mut control = me.shared().control.lock();
             if !control.trap_exit {
                 if let Some(rel) = control.rel.as_mut() {
@@ -268,17 +273,18 @@ pub(crate) struct Departure {
 /// `noproc`), and messages to it are dropped.
 pub(crate) fn depart(me: &dyn AnyCell) -> Departure {
     let shared = me.shared();
-    let (rel, name) = {
+    let rel = {
         let mut control = shared.control.lock();
+        // Free the name under the same lock that marks the process dead, so that whoever finds
+        // it dead (a monitor's `noproc`, `is_alive`, a closed mailbox) finds the name free too.
+        // The names map is lock-free, and `names::register` also writes it under this lock.
+        if let Some(name) = control.name.take() {
+            crate::names::remove_exact(&name, shared.pid);
+        }
         control.alive = false;
         control.task_waker = None;
-        (control.rel.take(), control.name.take())
+        control.rel.take()
     };
-    // Free the name before the mailbox closes, so that a sender that finds the mailbox closed
-    // (and reports `noproc`) can take the name at once.
-    if let Some(name) = &name {
-        crate::names::remove_exact(name, shared.pid);
-    }
     shared.exiting.store(true, Ordering::Release);
     me.close_mailbox();
     Departure {

@@ -135,6 +135,14 @@ where
 fn finish<M: Send + 'static>(cell: &ProcessCell<M>, reason: ExitReason) {
     let shared = &cell.shared;
     shared.set_status(Status::Exiting);
+    // Where the panic happened, taken on the thread it happened on; a backtrace in it is printed
+    // below, so its crash site gets no other.
+    let panic_site = matches!(reason, ExitReason::Panic(_)).then(crate::panics::take_last_panic);
+    if let Some((location, backtrace)) = &panic_site {
+        if !backtrace.is_empty() {
+            crate::panics::backtrace_printed(location);
+        }
+    }
     // The name is released inside `depart`, before the mailbox closes: whoever finds the
     // process dead from here on finds its name free too.
     let departure = signal::depart(cell as &dyn AnyCell);
@@ -147,14 +155,19 @@ fn finish<M: Send + 'static>(cell: &ProcessCell<M>, reason: ExitReason) {
     // Last, and shielded: a logger that fails (a closed stderr, a panicking subscriber) must not
     // stop a process from being taken down and its links from hearing of it.
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        log_exit(shared.pid, shared.function, &reason)
+        log_exit(shared.pid, shared.function, &reason, panic_site)
     }));
 }
 
-fn log_exit(pid: crate::Pid, function: &'static str, reason: &ExitReason) {
+fn log_exit(
+    pid: crate::Pid,
+    function: &'static str,
+    reason: &ExitReason,
+    panic_site: Option<(String, String)>,
+) {
     match reason {
         ExitReason::Panic(message) => {
-            let (location, backtrace) = crate::panics::take_last_panic();
+            let (location, backtrace) = panic_site.unwrap_or_default();
             if tracing::dispatcher::has_been_set() {
                 tracing::error!(%pid, function, panic = %message, %location, %backtrace, "process panicked");
             } else {

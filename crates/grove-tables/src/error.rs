@@ -128,3 +128,9 @@ impl fmt::Display for OwnerName {
         }
     }
 }
+
+impl From<TableError> for grove_runtime::ExitReason {
+    fn from(error: TableError) -> Self {
+        grove_runtime::ExitReason::error(error)
+    }
+}

@@ -538,8 +538,8 @@ async fn on_exit_runs_a_hook_with_the_exit_reason_unless_cancelled() {
 async fn question_mark_works_in_a_body_that_ends_in_ok_without_annotations() {
     let addr = spawn(|mut ctx: Context<()>| async move {
         let _ = ctx.recv().await;
-        grove::process::register("question_mark_body", ctx.pid())
-            .map_err(|error| error.to_string())?;
+        grove::process::register("question_mark_body", ctx.pid())?;
+        ctx.try_link(ctx.pid())?; // linking to itself does nothing, as in OTP
         std::fs::read("/nonexistent/grove/file")?;
         Ok(())
     });

@@ -175,6 +175,8 @@ fn park(verdict: Verdict) -> Result<(), Verdict> {
 }
 
 /// Reply handles a callback dropped unanswered, waiting to learn whether the server stops.
+/// Dropped with verdicts still in it (the server's future dropped because it was killed), it
+/// gives them the exit reason once the server is gone: no caller is left without an answer.
 #[derive(Default)]
 pub(crate) struct UnansweredCalls {
     verdicts: Vec<Verdict>,
@@ -186,27 +188,43 @@ impl UnansweredCalls {
     }
 
     /// The server goes on: their callers learn the request was dropped.
-    pub(crate) fn dropped(self) {
-        for verdict in self.verdicts {
+    pub(crate) fn dropped(mut self) {
+        for verdict in std::mem::take(&mut self.verdicts) {
             verdict(Unanswered::Dropped);
         }
     }
 
     /// The server exits with `reason`: their callers get it, once the server is gone.
-    pub(crate) fn exited(self, reason: &ExitReason) {
-        if self.verdicts.is_empty() {
+    pub(crate) fn exited(mut self, reason: &ExitReason) {
+        let verdicts = std::mem::take(&mut self.verdicts);
+        if verdicts.is_empty() {
             return;
         }
         let reason = reason.clone();
         grove_runtime::when_gone(move || {
-            for verdict in self.verdicts {
+            for verdict in verdicts {
                 verdict(Unanswered::Exited(reason.clone()));
             }
         });
     }
 
-    pub(crate) fn extend(&mut self, other: UnansweredCalls) {
-        self.verdicts.extend(other.verdicts);
+    pub(crate) fn extend(&mut self, mut other: UnansweredCalls) {
+        self.verdicts.append(&mut other.verdicts);
+    }
+}
+
+impl Drop for UnansweredCalls {
+    fn drop(&mut self) {
+        if self.verdicts.is_empty() {
+            return;
+        }
+        let calls = UnansweredCalls {
+            verdicts: std::mem::take(&mut self.verdicts),
+        };
+        match grove_runtime::exiting_reason() {
+            Some(reason) => calls.exited(&reason),
+            None => calls.dropped(),
+        }
     }
 }
 
@@ -215,7 +233,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct Parking<F> {
         #[pin]
         callback: F,
-        parked: Vec<Verdict>,
+        parked: UnansweredCalls,
     }
 }
 
@@ -223,7 +241,7 @@ pin_project_lite::pin_project! {
 pub(crate) fn parking<F: std::future::Future>(callback: F) -> Parking<F> {
     Parking {
         callback,
-        parked: Vec::new(),
+        parked: UnansweredCalls::default(),
     }
 }
 
@@ -265,14 +283,11 @@ impl<F: std::future::Future> std::future::Future for Parking<F> {
         PARKED.with(|parked| {
             if let Ok(mut parked) = parked.try_borrow_mut() {
                 if parked.len() > start {
-                    this.parked.extend(parked.drain(start..));
+                    this.parked.verdicts.extend(parked.drain(start..));
                 }
             }
         });
-        polled.map(|output| {
-            let verdicts = std::mem::take(this.parked);
-            (output, UnansweredCalls { verdicts })
-        })
+        polled.map(|output| (output, std::mem::take(this.parked)))
     }
 }
 
