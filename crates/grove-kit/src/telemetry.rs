@@ -88,6 +88,10 @@ impl Telemetry {
 
     /// Installs the subscriber for the whole program. Keep the guard alive until the end: with
     /// the `otel` feature, dropping it sends the spans still buffered.
+    ///
+    /// Call it at the start of `main`, before `grove::run` or `Application::run`: those install
+    /// a default subscriber when the program has none, and then this fails with
+    /// `AlreadyInstalled`.
     pub fn init(self) -> Result<TelemetryGuard, TelemetryError> {
         let logs = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
