@@ -17,7 +17,7 @@
 //! - `dist-detect SIGNAL TICKTIME TLS`: the other node's OS process gets SIGNAL (9: killed,
 //!   19: stopped, a hung node); the time from running `kill` until `monitor_node` delivers its
 //!   `Down`. Grove's default failure detector runs (400 ms heartbeats, 1.5 s timeout); TICKTIME
-//!   is the Erlang side's `net_ticktime` and is not used here. [ms]
+//!   is the Erlang side's `net_ticktime` and is not used here. Times are in ms.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};

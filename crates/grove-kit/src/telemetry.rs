@@ -2,7 +2,7 @@
 //!
 //! [`Telemetry::init`] installs a `tracing` subscriber that writes logs to stderr, filtered by
 //! `RUST_LOG` (or [`Telemetry::log_filter`]; `info` when neither is given). With the `otel`
-//! feature, [`Telemetry::otlp`] also exports spans to an OpenTelemetry collector over OTLP/HTTP
+//! feature, `Telemetry::otlp` also exports spans to an OpenTelemetry collector over OTLP/HTTP
 //! (protobuf), with their own filter, so traces can be richer than the logs.
 //!
 //! What Grove records as spans:
@@ -26,7 +26,7 @@
 //! ```
 //!
 //! With the `otel` feature, spans also go to a collector. The endpoint comes from
-//! [`Telemetry::otlp_endpoint`], or else from the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
+//! `Telemetry::otlp_endpoint`, or else from the standard `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` /
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` variables, or else `http://localhost:4318/v1/traces`. Spans are
 //! sent in batches from a thread of the exporter's own; dropping the guard sends what is left.
 //!

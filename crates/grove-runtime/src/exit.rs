@@ -34,7 +34,7 @@ pub enum ExitReason {
     Normal,
     /// The process was asked to stop (by its supervisor, or the runtime shutting down).
     Shutdown,
-    /// Sent with [`crate::exit`] it kills the receiver even if it traps exits; the receiver then
+    /// Sent with [`crate::exit()`] it kills the receiver even if it traps exits; the receiver then
     /// exits with [`ExitReason::Killed`]. A process never exits with `Kill` itself.
     Kill,
     /// The process was killed by an untrappable [`ExitReason::Kill`] signal.
