@@ -75,6 +75,18 @@ impl GenServer for Fragile {
     }
 }
 
+/// Kills `pid` from another task as soon as a server begins a `Hang` or `DropThenHang` call
+/// after this one is made. Tests using it must not run such calls concurrently.
+fn kill_once_it_hangs(pid: Pid) {
+    let hanging = HANGING.load(Ordering::SeqCst);
+    tokio::spawn(async move {
+        while HANGING.load(Ordering::SeqCst) == hanging {
+            tokio::time::sleep(Duration::from_micros(50)).await;
+        }
+        grove_runtime::exit(pid, ExitReason::Kill);
+    });
+}
+
 async fn start_named(name: &str) -> Result<Server<Fragile>, StartError> {
     Server::start_opt(Fragile, StartOptions::new().name(name)).await
 }
@@ -92,15 +104,8 @@ async fn restarting_under_the_name_right_after_a_failed_call_never_finds_it_take
             0 => server.call(Req::Stop).await,
             1 => server.call(Req::Panic).await,
             _ => {
-                let pid = server.pid();
-                let hanging = HANGING.load(Ordering::SeqCst);
                 // Killed from another thread while the call waits in `handle_call`.
-                tokio::spawn(async move {
-                    while HANGING.load(Ordering::SeqCst) == hanging {
-                        tokio::time::sleep(Duration::from_micros(50)).await;
-                    }
-                    grove_runtime::exit(pid, ExitReason::Kill);
-                });
+                kill_once_it_hangs(server.pid());
                 server.call(Req::Hang).await
             }
         };
@@ -251,14 +256,7 @@ async fn a_server_killed_after_dropping_a_reply_handle_gives_exited_killed() {
     const NAME: &str = "killed_after_dropping_a_reply";
     for round in 0..200 {
         let server = start_named(NAME).await.expect("start");
-        let pid = server.pid();
-        let hanging = HANGING.load(Ordering::SeqCst);
-        tokio::spawn(async move {
-            while HANGING.load(Ordering::SeqCst) == hanging {
-                tokio::time::sleep(Duration::from_micros(50)).await;
-            }
-            grove_runtime::exit(pid, ExitReason::Kill);
-        });
+        kill_once_it_hangs(server.pid());
         let outcome =
             tokio::time::timeout(LONG, server.call_timeout(Req::DropThenHang, Duration::MAX))
                 .await

@@ -157,9 +157,7 @@ impl<M: Send + 'static> Context<M> {
     /// });
     /// ```
     pub fn try_link(&mut self, pid: impl Into<Pid>) -> Result<(), LinkError> {
-        let pid = pid.into();
-        signal::link(self.me(), pid, &table::Global, signal::IfDead::Refuse)
-            .map_err(|_| LinkError::NoProc(pid))
+        crate::current::try_link_from(self.me(), pid.into())
     }
 
     /// Removes the link with `pid`. Once this returns, that link can no longer affect this

@@ -68,12 +68,13 @@ pub fn when_gone(f: impl FnOnce() + Send + 'static) {
         }
     });
     let Some(f) = f else { return };
+    // From a live process: an exit hook, which runs once its name and links are taken care of.
     let f = match self_pid() {
         Some(me) => match crate::process::add_exit_hook(me, Box::new(move |_, _| f())) {
             Ok(_) => return,
             Err(hook) => hook,
         },
-        None => Box::new(move |_: Pid, _: &ExitReason| f()),
+        None => return f(),
     };
     f(Pid::new_local(0), &ExitReason::Normal);
 }
@@ -156,12 +157,16 @@ pub fn link(pid: impl Into<Pid>) -> bool {
 /// [`crate::Context`] at hand: see [`crate::Context::try_link`]. Outside processes, fails with
 /// [`LinkError::NotInProcess`].
 pub fn try_link(pid: impl Into<Pid>) -> Result<(), LinkError> {
-    let pid = pid.into();
     let me = self_pid()
         .and_then(crate::table::lookup)
         .ok_or(LinkError::NotInProcess)?;
+    try_link_from(&*me, pid.into())
+}
+
+/// OTP's `link/1` from the process `me`: what [`try_link`] and [`crate::Context::try_link`] do.
+pub(crate) fn try_link_from(me: &dyn crate::cell::AnyCell, pid: Pid) -> Result<(), LinkError> {
     crate::signal::link(
-        &*me,
+        me,
         pid,
         &crate::table::Global,
         crate::signal::IfDead::Refuse,

@@ -32,7 +32,7 @@ pub fn install_panic_hook() {
                     .unwrap_or_default();
                 // A crash site that crashes again (a worker restarted into the same bug) gets
                 // its backtrace once, not dozens of frames per crash.
-                let backtrace = if first_crash_at(&location) {
+                let backtrace = if backtrace_wanted(&location) {
                     let backtrace = std::backtrace::Backtrace::capture();
                     match backtrace.status() {
                         std::backtrace::BacktraceStatus::Captured => format!("\n{backtrace}"),
@@ -49,8 +49,11 @@ pub fn install_panic_hook() {
     });
 }
 
-/// Crash sites whose backtrace was printed (at most 4,096: a program with more crash sites than
-/// that is not helped by more backtraces).
+/// How many crash sites are remembered: a program with more crash sites than that is not helped
+/// by more backtraces.
+const MAX_SITES: usize = 4_096;
+
+/// Crash sites whose backtrace was printed.
 fn printed_sites() -> &'static parking_lot::Mutex<std::collections::HashSet<String>> {
     static SEEN: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<String>>> =
         std::sync::OnceLock::new();
@@ -58,9 +61,9 @@ fn printed_sites() -> &'static parking_lot::Mutex<std::collections::HashSet<Stri
 }
 
 /// True until a backtrace of a panic at `location` has been printed.
-fn first_crash_at(location: &str) -> bool {
+fn backtrace_wanted(location: &str) -> bool {
     let seen = printed_sites().lock();
-    !seen.contains(location) && seen.len() < 4_096
+    !seen.contains(location) && seen.len() < MAX_SITES
 }
 
 /// Records that the crash report of a panic at `location` printed its backtrace (marked when
@@ -68,7 +71,7 @@ fn first_crash_at(location: &str) -> bool {
 /// the site's one).
 pub(crate) fn backtrace_printed(location: &str) {
     let mut seen = printed_sites().lock();
-    if seen.len() < 4_096 {
+    if seen.len() < MAX_SITES {
         seen.insert(location.to_string());
     }
 }

@@ -189,23 +189,12 @@ impl UnansweredCalls {
 
     /// The server goes on: their callers learn the request was dropped.
     pub(crate) fn dropped(mut self) {
-        for verdict in std::mem::take(&mut self.verdicts) {
-            verdict(Unanswered::Dropped);
-        }
+        fail_dropped(std::mem::take(&mut self.verdicts));
     }
 
     /// The server exits with `reason`: their callers get it, once the server is gone.
     pub(crate) fn exited(mut self, reason: &ExitReason) {
-        let verdicts = std::mem::take(&mut self.verdicts);
-        if verdicts.is_empty() {
-            return;
-        }
-        let reason = reason.clone();
-        grove_runtime::when_gone(move || {
-            for verdict in verdicts {
-                verdict(Unanswered::Exited(reason.clone()));
-            }
-        });
+        fail_exited(std::mem::take(&mut self.verdicts), reason.clone());
     }
 
     pub(crate) fn extend(&mut self, mut other: UnansweredCalls) {
@@ -215,17 +204,29 @@ impl UnansweredCalls {
 
 impl Drop for UnansweredCalls {
     fn drop(&mut self) {
-        if self.verdicts.is_empty() {
-            return;
-        }
-        let calls = UnansweredCalls {
-            verdicts: std::mem::take(&mut self.verdicts),
-        };
+        let verdicts = std::mem::take(&mut self.verdicts);
         match grove_runtime::exiting_reason() {
-            Some(reason) => calls.exited(&reason),
-            None => calls.dropped(),
+            Some(reason) => fail_exited(verdicts, reason),
+            None => fail_dropped(verdicts),
         }
     }
+}
+
+fn fail_dropped(verdicts: Vec<Verdict>) {
+    for verdict in verdicts {
+        verdict(Unanswered::Dropped);
+    }
+}
+
+fn fail_exited(verdicts: Vec<Verdict>, reason: ExitReason) {
+    if verdicts.is_empty() {
+        return;
+    }
+    grove_runtime::when_gone(move || {
+        for verdict in verdicts {
+            verdict(Unanswered::Exited(reason.clone()));
+        }
+    });
 }
 
 pin_project_lite::pin_project! {
