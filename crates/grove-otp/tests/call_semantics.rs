@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use common::{exit_of, in_process, LONG};
@@ -13,8 +13,9 @@ use grove_otp::gen_server::{CallError, GenServer, ReplyTo, Server, ServerContext
 use grove_otp::StartError;
 use grove_runtime::{whereis, Context, ExitReason, Message, Pid};
 
-/// How many `Hang` calls servers have begun (so a test kills a server only once it hangs).
-static HANGING: AtomicU64 = AtomicU64::new(0);
+/// The servers now hanging in a `Hang` or `DropThenHang` call, so that a test kills its own server
+/// only once that server hangs (tests in this file run in parallel).
+static HANGING: Mutex<Vec<Pid>> = Mutex::new(Vec::new());
 
 /// A server that fails a call in one of the ways a server can go away.
 struct Fragile;
@@ -56,13 +57,13 @@ impl GenServer for Fragile {
             Req::Stop => ctx.stop(ExitReason::error("asked to stop")),
             Req::Panic => panic!("asked to panic"),
             Req::Hang => {
-                HANGING.fetch_add(1, Ordering::SeqCst);
+                HANGING.lock().unwrap().push(ctx.pid());
                 std::future::pending::<()>().await
             }
             Req::Ignore => std::future::pending::<()>().await,
             Req::DropThenHang => {
                 drop(from);
-                HANGING.fetch_add(1, Ordering::SeqCst);
+                HANGING.lock().unwrap().push(ctx.pid());
                 std::future::pending::<()>().await
             }
             Req::CallSelf => {
@@ -75,14 +76,13 @@ impl GenServer for Fragile {
     }
 }
 
-/// Kills `pid` from another task as soon as a server begins a `Hang` or `DropThenHang` call
-/// after this one is made. Tests using it must not run such calls concurrently.
+/// Kills `pid` from another task as soon as that server hangs in a `Hang` or `DropThenHang` call.
 fn kill_once_it_hangs(pid: Pid) {
-    let hanging = HANGING.load(Ordering::SeqCst);
     tokio::spawn(async move {
-        while HANGING.load(Ordering::SeqCst) == hanging {
+        while !HANGING.lock().unwrap().contains(&pid) {
             tokio::time::sleep(Duration::from_micros(50)).await;
         }
+        HANGING.lock().unwrap().retain(|hanging| *hanging != pid);
         grove_runtime::exit(pid, ExitReason::Kill);
     });
 }
