@@ -49,11 +49,10 @@ enum SinkMessage {
 /// The server the calls go to: it answers with what it was sent.
 struct Echo;
 
-impl GenServer for Echo {
-    type Call = u64;
+impl GenServer for Echo {}
+
+impl Call<u64> for Echo {
     type Reply = u64;
-    type Cast = ();
-    type Info = ();
 
     async fn handle_call(&mut self, n: u64, from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
         from.reply(n);
@@ -66,7 +65,7 @@ fn builder(name: &str, tls: Option<&Path>) -> NodeBuilder {
         .secret(SECRET)
         .message::<SinkMessage>("bench.SinkMessage")
         .message::<u64>("bench.u64")
-        .server::<Echo>("bench.Echo");
+        .server::<Echo>("bench.Echo", |echo| echo.call::<u64>("u64"));
     match tls {
         Some(dir) => builder.tls(TlsFiles::in_dir(dir)),
         None => builder.insecure_plaintext(),

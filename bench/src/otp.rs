@@ -13,17 +13,21 @@ struct Counter {
     count: u64,
 }
 
-impl GenServer for Counter {
-    type Call = ();
-    type Reply = u64;
-    type Cast = u64;
-    type Info = ();
+struct Get;
+struct Add(u64);
 
-    async fn handle_call(&mut self, _: (), from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
+impl GenServer for Counter {}
+
+impl Call<Get> for Counter {
+    type Reply = u64;
+
+    async fn handle_call(&mut self, _: Get, from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
         from.reply(self.count);
     }
+}
 
-    async fn handle_cast(&mut self, n: u64, _: &mut ServerContext<Self>) {
+impl Cast<Add> for Counter {
+    async fn handle_cast(&mut self, Add(n): Add, _: &mut ServerContext<Self>) {
         self.count += n;
     }
 }
@@ -51,7 +55,7 @@ pub fn call_round_trip(n: usize) -> f64 {
             .expect("counter starts");
         let t0 = Instant::now();
         for _ in 0..n {
-            let _ = server.call(()).await;
+            let _ = server.call(Get).await;
         }
         t0.elapsed().as_nanos() as f64 / n as f64
     })
@@ -68,7 +72,7 @@ pub fn concurrent_calls(callers: usize, n: usize) -> f64 {
             .map(|_| {
                 spawn(move |_: Context<()>| async move {
                     for _ in 0..n {
-                        let _ = server.call(()).await;
+                        let _ = server.call(Get).await;
                     }
                 })
                 .pid()
@@ -89,10 +93,10 @@ pub fn casts(n: usize) -> f64 {
             .expect("counter starts");
         let t0 = Instant::now();
         for _ in 0..n {
-            server.cast(1);
+            server.cast(Add(1));
         }
         let total = server
-            .call_timeout((), Duration::from_secs(600))
+            .call_timeout(Get, Duration::from_secs(600))
             .await
             .expect("the counter answers");
         assert_eq!(total, n as u64);

@@ -29,7 +29,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use grove_otp::gen_server::{
-    CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
+    Call, CallError, Cast, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
 };
 use grove_otp::supervisor::ChildSpec;
 use grove_runtime::{ExitReason, Pid, Ref};
@@ -285,29 +285,18 @@ struct JobState {
     skipped: u64,
 }
 
-#[doc(hidden)]
-pub struct CronServer {
+/// The crontab's process state.
+pub(crate) struct CronServer {
     name: Arc<str>,
     clock: Clock,
     jobs: Vec<JobState>,
 }
 
-#[doc(hidden)]
-pub enum CronCall {
-    Jobs,
-    RunNow(String),
-}
-
-#[doc(hidden)]
-pub enum CronReply {
-    Jobs(Vec<JobInfo>),
-    RunNow(bool),
-}
-
-#[doc(hidden)]
-pub enum CronInfo {
-    Wake,
-}
+/// The crontab's requests: its jobs, and a run outside the schedule.
+struct Jobs;
+struct RunNow(String);
+/// Its timer: a job may be due.
+struct Wake;
 
 impl CronServer {
     /// Starts every job that is due, then sleeps until the next one (at most [`MAX_SLEEP`]).
@@ -336,7 +325,7 @@ impl CronServer {
             .map(|at| (at - now).to_std().unwrap_or_default())
             .unwrap_or(MAX_SLEEP)
             .min(MAX_SLEEP);
-        ctx.send_after(CronInfo::Wake, sleep);
+        ctx.send_after(Wake, sleep);
     }
 
     fn start(&mut self, index: usize, ctx: &mut ServerContext<Self>) {
@@ -373,11 +362,6 @@ impl CronServer {
 }
 
 impl GenServer for CronServer {
-    type Call = CronCall;
-    type Reply = CronReply;
-    type Cast = ();
-    type Info = CronInfo;
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // Trapping exits makes a supervisor's shutdown run `terminate`, which stops the runs
         // going on (monitored, not linked, so that a failing run fails only itself).
@@ -395,46 +379,60 @@ impl GenServer for CronServer {
         }
     }
 
-    async fn handle_call(
-        &mut self,
-        request: CronCall,
-        from: ReplyTo<CronReply>,
-        ctx: &mut ServerContext<Self>,
-    ) {
-        match request {
-            CronCall::Jobs => {
-                let jobs = self
-                    .jobs
-                    .iter()
-                    .map(|j| JobInfo {
-                        name: j.spec.name.clone(),
-                        pattern: j.spec.schedule.pattern.clone(),
-                        zone: j.spec.schedule.zone.name().to_string(),
-                        next_run: j.next_run,
-                        running: j.running.len(),
-                        runs: j.runs,
-                        failures: j.failures,
-                        skipped: j.skipped,
-                    })
-                    .collect();
-                from.reply(CronReply::Jobs(jobs));
-            }
-            CronCall::RunNow(name) => {
-                let index = self.jobs.iter().position(|j| *j.spec.name == *name);
-                if let Some(index) = index {
-                    self.start(index, ctx);
-                }
-                from.reply(CronReply::RunNow(index.is_some()));
-            }
+    async fn handle_info(&mut self, info: Info, ctx: &mut ServerContext<Self>) {
+        if let Info::Down(down) = info {
+            self.finished(down.reference, down.reason, ctx);
         }
     }
+}
 
-    async fn handle_info(&mut self, info: Info<CronInfo>, ctx: &mut ServerContext<Self>) {
-        match info {
-            Info::Message(CronInfo::Wake) => self.tick(ctx),
-            Info::Down(down) => self.finished(down.reference, down.reason, ctx),
-            Info::Exit(_) | Info::Timeout => {}
+impl Call<Jobs> for CronServer {
+    type Reply = Vec<JobInfo>;
+
+    async fn handle_call(
+        &mut self,
+        _: Jobs,
+        from: ReplyTo<Vec<JobInfo>>,
+        _: &mut ServerContext<Self>,
+    ) {
+        let jobs = self
+            .jobs
+            .iter()
+            .map(|j| JobInfo {
+                name: j.spec.name.clone(),
+                pattern: j.spec.schedule.pattern.clone(),
+                zone: j.spec.schedule.zone.name().to_string(),
+                next_run: j.next_run,
+                running: j.running.len(),
+                runs: j.runs,
+                failures: j.failures,
+                skipped: j.skipped,
+            })
+            .collect();
+        from.reply(jobs);
+    }
+}
+
+impl Call<RunNow> for CronServer {
+    type Reply = bool;
+
+    async fn handle_call(
+        &mut self,
+        RunNow(name): RunNow,
+        from: ReplyTo<bool>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        let index = self.jobs.iter().position(|j| *j.spec.name == *name);
+        if let Some(index) = index {
+            self.start(index, ctx);
         }
+        from.reply(index.is_some());
+    }
+}
+
+impl Cast<Wake> for CronServer {
+    async fn handle_cast(&mut self, _: Wake, ctx: &mut ServerContext<Self>) {
+        self.tick(ctx);
     }
 }
 
@@ -452,17 +450,11 @@ impl CronRef {
 
     /// Every job with its next run and counts.
     pub async fn jobs(&self) -> Result<Vec<JobInfo>, CallError> {
-        match self.server.call(CronCall::Jobs).await? {
-            CronReply::Jobs(jobs) => Ok(jobs),
-            CronReply::RunNow(_) => Err(CallError::NoReply),
-        }
+        self.server.call(Jobs).await
     }
 
     /// Starts a run of job `name` now, outside its schedule; false if there is no such job.
     pub async fn run_now(&self, name: &str) -> Result<bool, CallError> {
-        match self.server.call(CronCall::RunNow(name.to_string())).await? {
-            CronReply::RunNow(found) => Ok(found),
-            CronReply::Jobs(_) => Err(CallError::NoReply),
-        }
+        self.server.call(RunNow(name.to_string())).await
     }
 }

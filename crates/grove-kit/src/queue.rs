@@ -44,7 +44,7 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use grove_otp::gen_server::{
-    CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
+    Call, CallError, Cast, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
 };
 use grove_otp::supervisor::ChildSpec;
 use grove_otp::StartError;
@@ -151,16 +151,15 @@ pub struct DeadLetter<J> {
 type Handler<J> = Arc<dyn Fn(J) -> BoxFuture<'static, Result<(), String>> + Send + Sync>;
 
 /// A job with its bookkeeping (what a retry timer carries).
-#[doc(hidden)]
 #[derive(Clone)]
-pub struct Entry<J> {
+struct Entry<J> {
     id: u64,
     job: J,
     attempts: u32,
 }
 
 /// The queue's process state.
-pub struct QueueServer<J: Clone + Send + 'static> {
+pub(crate) struct QueueServer<J: Clone + Send + 'static> {
     name: Arc<str>,
     options: QueueOptions,
     limiter: RateLimiter,
@@ -172,33 +171,20 @@ pub struct QueueServer<J: Clone + Send + 'static> {
     /// A wake-up for when the limiter frees a cell is pending.
     pump_armed: bool,
     dead_letters: VecDeque<DeadLetter<J>>,
-    drain_waiters: Vec<ReplyTo<QueueReply<J>>>,
+    drain_waiters: Vec<ReplyTo<()>>,
     stats: QueueStats,
 }
 
-#[doc(hidden)]
-pub enum QueueCall<J> {
-    Push(J),
-    Stats,
-    Drain,
-    DeadLetters,
-}
+/// The queue's requests, each answered with its own reply type.
+struct Push<J>(J);
+struct Stats;
+struct Drain;
+struct DeadLetters;
 
-#[doc(hidden)]
-pub enum QueueReply<J> {
-    Pushed(Result<(), QueueError>),
-    Stats(QueueStats),
-    Drained,
-    DeadLetters(Vec<DeadLetter<J>>),
-}
-
-#[doc(hidden)]
-pub enum QueueInfo<J> {
-    /// The limiter may have a free cell now.
-    Pump,
-    /// A job's backoff is over.
-    Retry(Entry<J>),
-}
+/// The limiter may have a free cell now.
+struct Pump;
+/// A job's backoff is over.
+struct Retry<J>(Entry<J>);
 
 impl<J: Clone + Send + 'static> QueueServer<J> {
     fn held(&self) -> usize {
@@ -211,7 +197,7 @@ impl<J: Clone + Send + 'static> QueueServer<J> {
             if let Err(limited) = self.limiter.check() {
                 if !self.pump_armed {
                     self.pump_armed = true;
-                    ctx.send_after(QueueInfo::Pump, limited.retry_after);
+                    ctx.send_after(Pump, limited.retry_after);
                 }
                 return;
             }
@@ -265,7 +251,7 @@ impl<J: Clone + Send + 'static> QueueServer<J> {
                     "job attempt failed; retrying after a backoff"
                 );
                 self.backing_off += 1;
-                ctx.send_after(QueueInfo::Retry(entry), delay);
+                ctx.send_after(Retry(entry), delay);
             }
         }
         self.pump(ctx);
@@ -274,7 +260,7 @@ impl<J: Clone + Send + 'static> QueueServer<J> {
     fn answer_drain_waiters(&mut self) {
         if self.held() == 0 {
             for waiter in self.drain_waiters.drain(..) {
-                waiter.reply(QueueReply::Drained);
+                waiter.reply(());
             }
         }
     }
@@ -290,11 +276,6 @@ impl<J: Clone + Send + 'static> QueueServer<J> {
 }
 
 impl<J: Clone + Send + 'static> GenServer for QueueServer<J> {
-    type Call = QueueCall<J>;
-    type Reply = QueueReply<J>;
-    type Cast = ();
-    type Info = QueueInfo<J>;
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // Trapping exits makes a supervisor's shutdown run `terminate`, which stops the
         // workers (they are monitored, not linked, so that a crash fails only its job).
@@ -302,60 +283,9 @@ impl<J: Clone + Send + 'static> GenServer for QueueServer<J> {
         Ok(())
     }
 
-    async fn handle_call(
-        &mut self,
-        request: QueueCall<J>,
-        from: ReplyTo<QueueReply<J>>,
-        ctx: &mut ServerContext<Self>,
-    ) {
-        match request {
-            QueueCall::Push(job) => {
-                if self.held() >= self.options.capacity {
-                    self.stats.rejected += 1;
-                    from.reply(QueueReply::Pushed(Err(QueueError::Full {
-                        name: self.name.clone(),
-                        capacity: self.options.capacity,
-                    })));
-                    return;
-                }
-                self.stats.pushed += 1;
-                self.next_id += 1;
-                self.waiting.push_back(Entry {
-                    id: self.next_id,
-                    job,
-                    attempts: 0,
-                });
-                from.reply(QueueReply::Pushed(Ok(())));
-                self.pump(ctx);
-            }
-            QueueCall::Stats => {
-                from.reply(QueueReply::Stats(self.snapshot()));
-            }
-            QueueCall::Drain => {
-                self.drain_waiters.push(from);
-                self.answer_drain_waiters();
-            }
-            QueueCall::DeadLetters => {
-                from.reply(QueueReply::DeadLetters(
-                    self.dead_letters.iter().cloned().collect(),
-                ));
-            }
-        }
-    }
-
-    async fn handle_info(&mut self, info: Info<QueueInfo<J>>, ctx: &mut ServerContext<Self>) {
-        match info {
-            Info::Message(QueueInfo::Pump) => {
-                self.pump_armed = false;
-                self.pump(ctx);
-            }
-            Info::Message(QueueInfo::Retry(entry)) => {
-                self.backing_off = self.backing_off.saturating_sub(1);
-                self.waiting.push_back(entry);
-                self.pump(ctx);
-            }
-            Info::Down(down) => self.finished(down.reference, down.reason, ctx),
-            Info::Exit(_) | Info::Timeout => {}
+    async fn handle_info(&mut self, info: Info, ctx: &mut ServerContext<Self>) {
+        if let Info::Down(down) = info {
+            self.finished(down.reference, down.reason, ctx);
         }
     }
 
@@ -368,6 +298,85 @@ impl<J: Clone + Send + 'static> GenServer for QueueServer<J> {
         for (pid, _) in self.running.values() {
             grove_runtime::exit(*pid, ExitReason::Shutdown);
         }
+    }
+}
+
+impl<J: Clone + Send + 'static> Call<Push<J>> for QueueServer<J> {
+    type Reply = Result<(), QueueError>;
+
+    async fn handle_call(
+        &mut self,
+        Push(job): Push<J>,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        if self.held() >= self.options.capacity {
+            self.stats.rejected += 1;
+            from.reply(Err(QueueError::Full {
+                name: self.name.clone(),
+                capacity: self.options.capacity,
+            }));
+            return;
+        }
+        self.stats.pushed += 1;
+        self.next_id += 1;
+        self.waiting.push_back(Entry {
+            id: self.next_id,
+            job,
+            attempts: 0,
+        });
+        from.reply(Ok(()));
+        self.pump(ctx);
+    }
+}
+
+impl<J: Clone + Send + 'static> Call<Stats> for QueueServer<J> {
+    type Reply = QueueStats;
+
+    async fn handle_call(
+        &mut self,
+        _: Stats,
+        from: ReplyTo<QueueStats>,
+        _: &mut ServerContext<Self>,
+    ) {
+        from.reply(self.snapshot());
+    }
+}
+
+impl<J: Clone + Send + 'static> Call<Drain> for QueueServer<J> {
+    type Reply = ();
+
+    async fn handle_call(&mut self, _: Drain, from: ReplyTo<()>, _: &mut ServerContext<Self>) {
+        self.drain_waiters.push(from);
+        self.answer_drain_waiters();
+    }
+}
+
+impl<J: Clone + Send + 'static> Call<DeadLetters> for QueueServer<J> {
+    type Reply = Vec<DeadLetter<J>>;
+
+    async fn handle_call(
+        &mut self,
+        _: DeadLetters,
+        from: ReplyTo<Self::Reply>,
+        _: &mut ServerContext<Self>,
+    ) {
+        from.reply(self.dead_letters.iter().cloned().collect());
+    }
+}
+
+impl<J: Clone + Send + 'static> Cast<Pump> for QueueServer<J> {
+    async fn handle_cast(&mut self, _: Pump, ctx: &mut ServerContext<Self>) {
+        self.pump_armed = false;
+        self.pump(ctx);
+    }
+}
+
+impl<J: Clone + Send + 'static> Cast<Retry<J>> for QueueServer<J> {
+    async fn handle_cast(&mut self, Retry(entry): Retry<J>, ctx: &mut ServerContext<Self>) {
+        self.backing_off = self.backing_off.saturating_sub(1);
+        self.waiting.push_back(entry);
+        self.pump(ctx);
     }
 }
 
@@ -465,18 +474,12 @@ impl<J: Clone + Send + 'static> RateLimitedQueue<J> {
 
     /// Adds a job at the back, or refuses it when the queue is full.
     pub async fn push(&self, job: J) -> Result<(), QueueError> {
-        match self.server.call(QueueCall::Push(job)).await? {
-            QueueReply::Pushed(outcome) => outcome,
-            _ => unreachable!("a push is answered with Pushed"),
-        }
+        self.server.call(Push(job)).await?
     }
 
     /// The queue's counts, and the jobs it holds now.
     pub async fn stats(&self) -> Result<QueueStats, CallError> {
-        match self.server.call(QueueCall::Stats).await? {
-            QueueReply::Stats(stats) => Ok(stats),
-            _ => unreachable!("stats are answered with Stats"),
-        }
+        self.server.call(Stats).await
     }
 
     /// Waits until the queue holds nothing: every job in it succeeded or is a dead letter.
@@ -484,16 +487,12 @@ impl<J: Clone + Send + 'static> RateLimitedQueue<J> {
     /// it is for tests and for stopping the producers first, then draining.
     pub async fn drain(&self) -> Result<(), CallError> {
         self.server
-            .call_timeout(QueueCall::Drain, Duration::from_secs(u32::MAX as u64))
+            .call_timeout(Drain, Duration::from_secs(u32::MAX as u64))
             .await
-            .map(|_| ())
     }
 
     /// The jobs that failed every attempt, oldest first (the last 100).
     pub async fn dead_letters(&self) -> Result<Vec<DeadLetter<J>>, CallError> {
-        match self.server.call(QueueCall::DeadLetters).await? {
-            QueueReply::DeadLetters(letters) => Ok(letters),
-            _ => unreachable!("dead letters are answered with DeadLetters"),
-        }
+        self.server.call(DeadLetters).await
     }
 }

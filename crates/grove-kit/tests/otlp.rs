@@ -84,11 +84,10 @@ struct Hop {
     next: Option<Server<Hop>>,
 }
 
-impl GenServer for Hop {
-    type Call = u32;
+impl GenServer for Hop {}
+
+impl Call<u32> for Hop {
     type Reply = u32;
-    type Cast = ();
-    type Info = ();
 
     async fn handle_call(&mut self, n: u32, from: ReplyTo<u32>, _: &mut ServerContext<Self>) {
         let answer = match self.next {

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::discovery::Discovery;
-use crate::types::{Registry, RegistryError};
+use crate::types::{Registry, RegistryError, ServerTypes};
 
 /// How the bytes between nodes travel.
 #[derive(Clone, Debug)]
@@ -319,17 +319,29 @@ impl NodeBuilder {
         self
     }
 
-    /// Lets calls, casts and messages to `GenServer`s of type `S` travel between nodes under
-    /// `name`: `Server::<S>::call` then works on a server of another node as on a local one.
-    pub fn server<S>(mut self, name: &str) -> Self
-    where
-        S: GenServer,
-        S::Call: Serialize + DeserializeOwned,
-        S::Reply: Serialize + DeserializeOwned,
-        S::Cast: Serialize + DeserializeOwned,
-        S::Info: Serialize + DeserializeOwned,
-    {
-        self.registry.server::<S>(name);
+    /// Lets requests to `GenServer`s of type `S` travel between nodes: stop requests under
+    /// `name`, and the calls and casts `requests` lists, each under `"{name}.{its name}"`.
+    /// `Server::<S>::call` then works on a server of another node as on a local one; a request
+    /// of a type not listed fails with [`CallError::NotDistributed`](grove_otp::gen_server::CallError::NotDistributed).
+    ///
+    /// ```no_run
+    /// # use grove_otp::prelude::*;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Get(String);
+    /// # #[derive(serde::Serialize, serde::Deserialize)] struct Put(String, u64);
+    /// # struct Kv;
+    /// # impl GenServer for Kv {}
+    /// # impl Call<Get> for Kv { type Reply = Option<u64>;
+    /// #     async fn handle_call(&mut self, _: Get, from: ReplyTo<Option<u64>>, _: &mut ServerContext<Self>) { from.reply(None); } }
+    /// # impl Cast<Put> for Kv { async fn handle_cast(&mut self, _: Put, _: &mut ServerContext<Self>) {} }
+    /// let builder = grove_node::NodeBuilder::new("a@127.0.0.1")
+    ///     .server::<Kv>("kv", |kv| kv.call::<Get>("Get").cast::<Put>("Put"));
+    /// ```
+    pub fn server<S: GenServer>(
+        mut self,
+        name: &str,
+        requests: impl FnOnce(ServerTypes<S>) -> ServerTypes<S>,
+    ) -> Self {
+        self.registry.server::<S>(name, requests);
         self
     }
 

@@ -12,7 +12,9 @@ use grove_runtime::{ExitReason, Pid};
 
 use crate::frame::{FrameError, Kind, Reassembler};
 use crate::node::NodeInner;
-use crate::protocol::{Control, Dest, MessageHeader, ReplyHeader, Request, Response, WirePid};
+use crate::protocol::{
+    CallFailure, Control, Dest, MessageHeader, ReplyHeader, Request, Response, WirePid,
+};
 use crate::session::Session;
 use crate::stats::bump as count;
 use crate::types::{Refusal, ReplyRoute};
@@ -100,20 +102,43 @@ impl Dispatcher {
                     "message refused: no type is registered under this name here; register it on every node"
                 );
             }
+            if let Some(call) = header.call {
+                self.session.send_reply(
+                    call,
+                    Err(CallFailure::NotDistributed(format!(
+                        "node {} has no request type registered as {:?}",
+                        self.node.name, header.type_name
+                    ))),
+                );
+            }
             return;
         };
         let to = match header.to {
             Dest::Pid(pid) => self.local(pid),
-            Dest::Name(name) => grove_runtime::whereis(name),
+            Dest::Name(name) => {
+                let holder = grove_runtime::whereis(name);
+                if let (None, Some(call)) = (holder, header.call) {
+                    // A call to a name nobody holds fails as it would locally.
+                    self.session
+                        .send_reply(call, Err(CallFailure::NotRegistered(name.to_string())));
+                }
+                holder
+            }
         };
         let Some(to) = to else {
+            if let (Dest::Pid(_), Some(call)) = (&header.to, header.call) {
+                self.session.send_reply(call, Err(CallFailure::NoProc));
+            }
             return; // a process that is gone, or a name nobody holds: dropped, as locally
         };
-        let session = Arc::downgrade(&self.session);
-        let reply: ReplyRoute = Box::new(move |call, outcome| {
-            if let Some(session) = Weak::upgrade(&session) {
-                session.send_reply(call, outcome);
-            }
+        let reply: Option<ReplyRoute> = header.call.map(|call| {
+            let session = Arc::downgrade(&self.session);
+            let route: ReplyRoute = Box::new(move |outcome| {
+                if let Some(session) = Weak::upgrade(&session) {
+                    session.send_reply(call, outcome);
+                }
+            });
+            route
         });
         match entry.deliver(to, payload, reply) {
             Ok(()) => {

@@ -21,8 +21,8 @@ use sha2::Sha256;
 use crate::frame::{frame, Kind};
 
 /// The protocol versions this build speaks. Version 1 is the first.
-pub(crate) const MIN_VERSION: u16 = 1;
-pub(crate) const MAX_VERSION: u16 = 1;
+pub(crate) const MIN_VERSION: u16 = 2;
+pub(crate) const MAX_VERSION: u16 = 2;
 
 const MAGIC: [u8; 8] = *b"GROVE\0\0\x01";
 const PROOF_LABEL: &[u8] = b"grove-node handshake proof v1";
@@ -403,7 +403,7 @@ mod tests {
         };
         assert_eq!(peer.name, "b@host");
         assert_eq!(peer.listen.as_deref(), Some("127.0.0.1:4370"));
-        assert_eq!(peer.version, 1);
+        assert_eq!(peer.version, MAX_VERSION);
     }
 
     #[test]

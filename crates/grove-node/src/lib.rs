@@ -82,4 +82,4 @@ pub use remote::{
     REQUEST_TIMEOUT,
 };
 pub use stats::NodeStats;
-pub use types::RegistryError;
+pub use types::{RegistryError, ServerTypes};

@@ -46,6 +46,9 @@ pub(crate) struct MessageHeader<'a> {
     /// The registered name of the payload's type.
     #[serde(borrow)]
     pub(crate) type_name: &'a str,
+    /// For a call, its id: the reply frame carries it back. In the header, so that a call to a
+    /// name nobody holds, or of a type this node does not know, is answered without decoding.
+    pub(crate) call: Option<u64>,
 }
 
 /// Why a remote call got no reply, as the server's node reports it.
@@ -57,7 +60,9 @@ pub(crate) enum CallFailure {
     Full,
     WrongType,
     NotRegistered(String),
-    /// The server's node could not take the request (an unknown or undecodable type).
+    /// The request's type is not registered for distribution on the server's node.
+    NotDistributed(String),
+    /// The server's node could not take the request (an undecodable payload).
     Refused(String),
 }
 
@@ -152,6 +157,7 @@ mod tests {
         let mut bytes = postcard::to_allocvec(&MessageHeader {
             to: Dest::Name("counter"),
             type_name: "demo.Ping",
+            call: Some(7),
         })
         .unwrap();
         bytes.extend_from_slice(b"payload");

@@ -13,9 +13,10 @@ use grove_runtime::{ExitReason, Pid, Ref};
 use crate::frame::Kind;
 use crate::node::NodeInner;
 use crate::outbound::Queued;
-use crate::protocol::{CallFailure, Control, Dest, MessageHeader, WirePid};
+use crate::protocol::{Control, Dest, MessageHeader, WirePid};
 use crate::session::{postcard_into, Session};
 use crate::stats::bump;
+use grove_otp::gen_server::CallError;
 
 pub(crate) struct Router(pub(crate) Arc<NodeInner>);
 
@@ -55,11 +56,22 @@ pub(crate) fn send_message(
             tracing::error!(
                 type_name,
                 peer = %session.peer_name,
-                "message not sent: its type is not registered for distribution; register it on every node with NodeBuilder::message (or ::server for a GenServer)"
+                "message not sent: its type is not registered for distribution; register it on every node with NodeBuilder::message (or ::server for a GenServer's requests)"
             );
         }
         return;
     };
+    let outgoing = match entry.describe(&*message) {
+        Ok(outgoing) => outgoing,
+        Err(error) => {
+            if bump(&node.stats.unregistered_sends).is_some() {
+                tracing::error!(type_name, peer = %session.peer_name, "message not sent: {error}; register it on every node with NodeBuilder::server");
+            }
+            entry.refuse(message, CallError::NotDistributed(error));
+            return;
+        }
+    };
+    let call = outgoing.is_call.then(|| session.next_id());
     let sender = grove_runtime::self_pid();
     let mut message = Some(message);
     let queued = {
@@ -67,13 +79,14 @@ pub(crate) fn send_message(
         out.append(sender, Kind::Message, false, |buf| {
             let header = MessageHeader {
                 to: dest,
-                type_name: entry.name(),
+                type_name: outgoing.name,
+                call,
             };
             postcard_into(buf, &header)?;
             let Some(message) = message.take() else {
                 return Err("message already taken".to_string());
             };
-            if let Some((id, reply)) = entry.encode(message, &mut || session.next_id(), buf)? {
+            if let (Some(reply), Some(id)) = (entry.encode(message, call, buf)?, call) {
                 // Kept while the queue is still locked, so the writer cannot put the call on
                 // the wire (and its reply come back) before the reply has somewhere to go.
                 session.add_call(id, reply);
@@ -87,17 +100,14 @@ pub(crate) fn send_message(
             session.after_queue(queued, "message");
         }
         Ok(refused) => {
-            let failure = if refused == Queued::Full {
-                CallFailure::Full
+            let error = if refused == Queued::Full {
+                CallError::Full
             } else {
-                CallFailure::Exited(ExitReason::NoConnection)
+                CallError::Exited(ExitReason::NoConnection)
             };
             // A call learns why at once; a plain message is dropped and counted.
             if let Some(message) = message.take() {
-                let mut scratch = Vec::new();
-                if let Ok(Some((_, reply))) = entry.encode(message, &mut || 0, &mut scratch) {
-                    reply.complete(Err(failure));
-                }
+                entry.refuse(message, error);
             }
             session.after_queue(refused, "message");
         }

@@ -54,6 +54,7 @@ pub fn message_frame(creation: u32, id: u64, type_name: &str, payload: &[u8]) ->
     let header = MessageHeader {
         to: Dest::Pid(WirePid { creation, id }),
         type_name,
+        call: None,
     };
     let mut body = postcard::to_allocvec(&header).unwrap_or_default();
     body.extend_from_slice(payload);

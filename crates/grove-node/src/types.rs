@@ -5,7 +5,13 @@
 //! every type that travels is registered under a name the application chooses, the same on
 //! every node: `NodeBuilder::message::<Ping>("demo.Ping")`. A message of a type that was not
 //! registered is not sent (logged, counted); one that arrives under an unknown name, or does
-//! not decode, is refused the same way, and the connection carries on.
+//! not decode, is refused the same way, and the connection carries on. A call is never left
+//! waiting for that: its caller hears [`CallError::NotDistributed`] (the request's type is not
+//! registered on one side) or why the server's node refused it.
+//!
+//! A `GenServer`'s requests are registered one type at a time, inside the server's name:
+//! `NodeBuilder::server::<Kv>("kv", |kv| kv.call::<Get>("Get").cast::<Put>("Put"))` sends a
+//! `Get` as `"kv.Get"`. Stop requests travel under the server's name itself.
 //!
 //! The registry is built before the node starts and never changes after, so the hot path reads
 //! it without a lock.
@@ -13,12 +19,15 @@
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
-use grove_otp::gen_server::{CallError, Envelope, GenServer, ReplyTo, Server, ServerRequest};
+use grove_otp::gen_server::{
+    Call, CallError, Cast, Envelope, ErasedRequest, GenServer, ReplyTo, RequestKey, ServerRequest,
+};
 use grove_runtime::{Addr, ExitReason, Pid, SendError};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::protocol::CallFailure;
 use crate::session::postcard_into;
@@ -54,51 +63,65 @@ pub(crate) trait PendingReply: Send {
     fn is_waiting(&self) -> bool;
 }
 
-/// A call's id and where its reply goes, returned by [`WireType::encode`].
-pub(crate) type PendingCall = (u64, Box<dyn PendingReply>);
+/// Sends a server's reply back to the calling node: the call's id is already bound in.
+pub(crate) type ReplyRoute = Box<dyn FnOnce(Result<Vec<u8>, CallFailure>) + Send>;
 
-/// Sends a server's reply back to the calling node; made by the connection for each call.
-pub(crate) type ReplyRoute = Box<dyn FnOnce(u64, Result<Vec<u8>, CallFailure>) + Send>;
+/// How a message leaves: the name it travels under, and whether it is a call (which takes an
+/// id for its reply).
+pub(crate) struct Outgoing<'a> {
+    pub(crate) name: &'a str,
+    pub(crate) is_call: bool,
+}
 
-/// One registered type.
-pub(crate) trait WireType: Send + Sync {
-    /// The stable name it travels under.
-    fn name(&self) -> &str;
+/// The sending half of a registered type: finds a message's wire name and writes it out.
+pub(crate) trait Outbound: Send + Sync {
+    /// The wire name and kind of `message`, or why it cannot travel (its type, or the
+    /// request inside it, is not registered).
+    fn describe(&self, message: &(dyn Any + Send)) -> Result<Outgoing<'_>, String>;
 
-    /// Writes `message` (of this type) to `out`. A call takes an id from `next_call` and
-    /// returns it with its pending reply, to be kept until the reply frame comes back.
+    /// Writes `message` to `out`. A call (`call` holds its id) returns where its reply goes,
+    /// to be kept until the reply frame comes back; if it cannot be written, its caller is told.
     fn encode(
         &self,
         message: Box<dyn Any + Send>,
-        next_call: &mut dyn FnMut() -> u64,
+        call: Option<u64>,
         out: &mut Vec<u8>,
-    ) -> Result<Option<PendingCall>, String>;
+    ) -> Result<Option<Box<dyn PendingReply>>, String>;
 
-    /// Decodes `payload` and delivers it to the local process `to`. A call's reply goes
-    /// through `reply`.
-    fn deliver(&self, to: Pid, payload: &[u8], reply: ReplyRoute) -> Result<(), Refusal>;
+    /// Gives up on `message`, which cannot be sent: a call's caller hears `error`.
+    fn refuse(&self, message: Box<dyn Any + Send>, error: CallError);
+}
+
+/// The receiving half of a registered wire name: decodes a payload and delivers it.
+pub(crate) trait Inbound: Send + Sync {
+    /// Decodes `payload` and delivers it to the local process `to`. A call (`reply` is where
+    /// its answer goes) is failed through `reply` when it cannot be delivered.
+    fn deliver(&self, to: Pid, payload: &[u8], reply: Option<ReplyRoute>) -> Result<(), Refusal>;
 }
 
 /// A plain message type.
 struct Plain<M> {
     name: Arc<str>,
-    _type: std::marker::PhantomData<fn(M) -> M>,
+    _type: PhantomData<fn(M) -> M>,
 }
 
-impl<M> WireType for Plain<M>
+impl<M> Outbound for Plain<M>
 where
     M: Serialize + DeserializeOwned + Send + 'static,
 {
-    fn name(&self) -> &str {
-        &self.name
+    fn describe(&self, _: &(dyn Any + Send)) -> Result<Outgoing<'_>, String> {
+        Ok(Outgoing {
+            name: &self.name,
+            is_call: false,
+        })
     }
 
     fn encode(
         &self,
         message: Box<dyn Any + Send>,
-        _next_call: &mut dyn FnMut() -> u64,
+        _: Option<u64>,
         out: &mut Vec<u8>,
-    ) -> Result<Option<PendingCall>, String> {
+    ) -> Result<Option<Box<dyn PendingReply>>, String> {
         let message = message
             .downcast::<M>()
             .map_err(|_| "registry entry of another type".to_string())?;
@@ -106,111 +129,238 @@ where
         Ok(None)
     }
 
-    fn deliver(&self, to: Pid, payload: &[u8], _reply: ReplyRoute) -> Result<(), Refusal> {
+    fn refuse(&self, _: Box<dyn Any + Send>, _: CallError) {}
+}
+
+impl<M> Inbound for Plain<M>
+where
+    M: Serialize + DeserializeOwned + Send + 'static,
+{
+    fn deliver(&self, to: Pid, payload: &[u8], _: Option<ReplyRoute>) -> Result<(), Refusal> {
         let message: M = decode(payload)?;
         grove_runtime::try_deliver(to.assume_type::<M>(), message).map_err(Refusal::from)
     }
 }
 
-/// How a server's requests travel: the call id ties a call to its reply frame.
-#[derive(Serialize, Deserialize)]
-enum ServerWire<C, K, I> {
-    Call { id: u64, request: C },
-    Cast(K),
-    Info(I),
-    Stop(ExitReason),
+/// The sending half of one request type of a server.
+trait RequestOut<S: GenServer>: Send + Sync {
+    fn name(&self) -> &str;
+    fn is_call(&self) -> bool;
+    fn encode(
+        &self,
+        request: ErasedRequest<S>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Box<dyn PendingReply>>, String>;
 }
 
-/// A `GenServer`'s requests and replies.
-struct ServerType<S> {
+/// A call of `M` to an `S`, under its wire name.
+struct CallWire<S, M> {
     name: Arc<str>,
-    _type: std::marker::PhantomData<fn(S) -> S>,
+    _types: PhantomData<fn(S, M)>,
 }
 
-impl<S> WireType for ServerType<S>
+impl<S, M> RequestOut<S> for CallWire<S, M>
 where
-    S: GenServer,
-    S::Call: Serialize + DeserializeOwned,
-    S::Reply: Serialize + DeserializeOwned,
-    S::Cast: Serialize + DeserializeOwned,
-    S::Info: Serialize + DeserializeOwned,
+    S: Call<M>,
+    M: Serialize + DeserializeOwned + Send + 'static,
+    <S as Call<M>>::Reply: Serialize + DeserializeOwned,
 {
     fn name(&self) -> &str {
         &self.name
     }
 
+    fn is_call(&self) -> bool {
+        true
+    }
+
+    fn encode(
+        &self,
+        request: ErasedRequest<S>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Box<dyn PendingReply>>, String> {
+        let (request, from) = request
+            .downcast_call::<M>()
+            .map_err(|_| "registry entry of another type".to_string())?;
+        if let Err(error) = postcard_into(out, &request) {
+            from.fail(CallError::Refused(format!(
+                "the request could not be encoded: {error}"
+            )));
+            return Err(error);
+        }
+        Ok(Some(Box::new(TypedPending {
+            from,
+            wire_name: self.name.clone(),
+        })))
+    }
+}
+
+impl<S, M> Inbound for CallWire<S, M>
+where
+    S: Call<M>,
+    M: Serialize + DeserializeOwned + Send + 'static,
+    <S as Call<M>>::Reply: Serialize + DeserializeOwned,
+{
+    fn deliver(&self, to: Pid, payload: &[u8], reply: Option<ReplyRoute>) -> Result<(), Refusal> {
+        let request: M = decode(payload)?;
+        let Some(reply) = reply else {
+            return Err(Refusal::Undecodable(format!(
+                "{} is a call, but came without a call id",
+                self.name
+            )));
+        };
+        let from = ReplyTo::from_fn(move |outcome: Result<<S as Call<M>>::Reply, CallError>| {
+            reply(match outcome {
+                Ok(value) => postcard::to_allocvec(&value).map_err(|error| {
+                    CallFailure::Refused(format!("the reply could not be encoded: {error}"))
+                }),
+                Err(error) => Err(failure_of(error)),
+            });
+        });
+        deliver_envelope::<S>(to, Envelope::call(request, from))
+    }
+}
+
+/// A cast of `M` to an `S`, under its wire name.
+struct CastWire<S, M> {
+    name: Arc<str>,
+    _types: PhantomData<fn(S, M)>,
+}
+
+impl<S, M> RequestOut<S> for CastWire<S, M>
+where
+    S: Cast<M>,
+    M: Serialize + DeserializeOwned + Send + 'static,
+{
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn is_call(&self) -> bool {
+        false
+    }
+
+    fn encode(
+        &self,
+        request: ErasedRequest<S>,
+        out: &mut Vec<u8>,
+    ) -> Result<Option<Box<dyn PendingReply>>, String> {
+        let request = request
+            .downcast_cast::<M>()
+            .map_err(|_| "registry entry of another type".to_string())?;
+        postcard_into(out, &request).map(|()| None)
+    }
+}
+
+impl<S, M> Inbound for CastWire<S, M>
+where
+    S: Cast<M>,
+    M: Serialize + DeserializeOwned + Send + 'static,
+{
+    fn deliver(&self, to: Pid, payload: &[u8], _: Option<ReplyRoute>) -> Result<(), Refusal> {
+        let request: M = decode(payload)?;
+        deliver_envelope::<S>(to, Envelope::cast(request))
+    }
+}
+
+/// A stop request to an `S`, under the server's own wire name.
+struct StopWire<S> {
+    _server: PhantomData<fn(S)>,
+}
+
+impl<S: GenServer> Inbound for StopWire<S> {
+    fn deliver(&self, to: Pid, payload: &[u8], _: Option<ReplyRoute>) -> Result<(), Refusal> {
+        let reason: ExitReason = decode(payload)?;
+        deliver_envelope::<S>(to, Envelope::stop(reason))
+    }
+}
+
+/// Hands an arrived request to the server `to`; a call that cannot be delivered learns why at
+/// once, as a local one would.
+fn deliver_envelope<S: GenServer>(to: Pid, envelope: Envelope<S>) -> Result<(), Refusal> {
+    let addr: Addr<Envelope<S>> = to.assume_type();
+    match grove_runtime::try_deliver(addr, envelope) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let (refusal, call_error) = match &error {
+                SendError::Full { .. } => (Refusal::Full, CallError::Full),
+                SendError::WrongType { pid, .. } => {
+                    (Refusal::WrongType, CallError::WrongType(*pid))
+                }
+                _ => (Refusal::NoProc, CallError::NoProc),
+            };
+            if let ServerRequest::Request(request) = error.into_message().into_request() {
+                request.fail(call_error);
+            }
+            Err(refusal)
+        }
+    }
+}
+
+/// The sending half of a server type: its requests by key, and its stop requests.
+struct ServerOut<S: GenServer> {
+    name: Arc<str>,
+    requests: HashMap<RequestKey, Arc<dyn RequestOut<S>>>,
+}
+
+impl<S: GenServer> ServerOut<S> {
+    fn request_of(&self, key: RequestKey) -> Option<&Arc<dyn RequestOut<S>>> {
+        self.requests.get(&key)
+    }
+}
+
+impl<S: GenServer> Outbound for ServerOut<S> {
+    fn describe(&self, message: &(dyn Any + Send)) -> Result<Outgoing<'_>, String> {
+        let envelope = message
+            .downcast_ref::<Envelope<S>>()
+            .ok_or_else(|| "registry entry of another type".to_string())?;
+        let Some(key) = envelope.request_key() else {
+            return Ok(Outgoing {
+                name: &self.name,
+                is_call: false,
+            });
+        };
+        match self.request_of(key) {
+            Some(request) => Ok(Outgoing {
+                name: request.name(),
+                is_call: request.is_call(),
+            }),
+            None => Err(format!(
+                "a request to {} (server {:?}) is not registered for distribution",
+                std::any::type_name::<S>(),
+                self.name
+            )),
+        }
+    }
+
     fn encode(
         &self,
         message: Box<dyn Any + Send>,
-        next_call: &mut dyn FnMut() -> u64,
+        _: Option<u64>,
         out: &mut Vec<u8>,
-    ) -> Result<Option<PendingCall>, String> {
+    ) -> Result<Option<Box<dyn PendingReply>>, String> {
         let envelope = message
             .downcast::<Envelope<S>>()
             .map_err(|_| "registry entry of another type".to_string())?;
         match envelope.into_request() {
-            ServerRequest::Call(request, from) => {
-                let call = next_call();
-                let wire: ServerWire<&S::Call, (), ()> = ServerWire::Call {
-                    id: call,
-                    request: &request,
-                };
-                if let Err(error) = postcard_into(out, &wire) {
-                    from.fail(CallError::Refused(format!(
-                        "the request could not be encoded: {error}"
-                    )));
-                    return Err(error);
+            ServerRequest::Request(request) => match self.request_of(request.key()) {
+                Some(wire) => wire.encode(request, out),
+                None => {
+                    let error = format!(
+                        "the request type {} is not registered for distribution",
+                        request.type_name()
+                    );
+                    request.fail(CallError::NotDistributed(error.clone()));
+                    Err(error)
                 }
-                Ok(Some((call, Box::new(TypedPending::<S::Reply> { from }))))
-            }
-            ServerRequest::Cast(request) => {
-                postcard_into(out, &ServerWire::<(), &S::Cast, ()>::Cast(&request)).map(|()| None)
-            }
-            ServerRequest::Info(info) => {
-                postcard_into(out, &ServerWire::<(), (), &S::Info>::Info(&info)).map(|()| None)
-            }
-            ServerRequest::Stop(reason) => {
-                postcard_into(out, &ServerWire::<(), (), ()>::Stop(reason)).map(|()| None)
-            }
+            },
+            ServerRequest::Stop(reason) => postcard_into(out, &reason).map(|()| None),
         }
     }
 
-    fn deliver(&self, to: Pid, payload: &[u8], reply: ReplyRoute) -> Result<(), Refusal> {
-        let wire: ServerWire<S::Call, S::Cast, S::Info> = decode(payload)?;
-        let server = Server::<S>::from_pid(to);
-        let request = match wire {
-            ServerWire::Call { id, request } => {
-                let from = ReplyTo::from_fn(move |outcome: Result<S::Reply, CallError>| {
-                    let encoded = match outcome {
-                        Ok(value) => postcard::to_allocvec(&value).map_err(|error| {
-                            CallFailure::Refused(format!("the reply could not be encoded: {error}"))
-                        }),
-                        Err(error) => Err(failure_of(error)),
-                    };
-                    reply(id, encoded);
-                });
-                ServerRequest::Call(request, from)
-            }
-            ServerWire::Cast(request) => ServerRequest::Cast(request),
-            ServerWire::Info(info) => ServerRequest::Info(info),
-            ServerWire::Stop(reason) => ServerRequest::Stop(reason),
-        };
-        let addr: Addr<Envelope<S>> = server.pid().assume_type();
-        match grove_runtime::try_deliver(addr, Envelope::from_request(request)) {
-            Ok(()) => Ok(()),
-            Err(error) => {
-                let refusal = match &error {
-                    SendError::Full { .. } => (Refusal::Full, CallError::Full),
-                    SendError::WrongType { pid, .. } => {
-                        (Refusal::WrongType, CallError::WrongType(*pid))
-                    }
-                    _ => (Refusal::NoProc, CallError::NoProc),
-                };
-                // A call learns why at once, as a local one would.
-                if let ServerRequest::Call(_, from) = error.into_message().into_request() {
-                    from.fail(refusal.1);
-                }
-                Err(refusal.0)
+    fn refuse(&self, message: Box<dyn Any + Send>, error: CallError) {
+        if let Ok(envelope) = message.downcast::<Envelope<S>>() {
+            if let ServerRequest::Request(request) = envelope.into_request() {
+                request.fail(error);
             }
         }
     }
@@ -219,6 +369,7 @@ where
 /// The caller's side of a remote call: decodes the reply for its `ReplyTo`.
 struct TypedPending<R: Send + 'static> {
     from: ReplyTo<R>,
+    wire_name: Arc<str>,
 }
 
 impl<R: DeserializeOwned + Send + 'static> PendingReply for TypedPending<R> {
@@ -229,7 +380,8 @@ impl<R: DeserializeOwned + Send + 'static> PendingReply for TypedPending<R> {
                     self.from.reply(reply);
                 }
                 Err(error) => self.from.fail(CallError::Refused(format!(
-                    "the reply did not decode: {error}"
+                    "the reply to {} did not decode: {error}",
+                    self.wire_name
                 ))),
             },
             Err(failure) => self.from.fail(call_error_of(failure)),
@@ -249,6 +401,7 @@ fn failure_of(error: CallError) -> CallFailure {
         CallError::WrongType(_) => CallFailure::WrongType,
         CallError::NotRegistered(name) => CallFailure::NotRegistered(name),
         CallError::Refused(why) => CallFailure::Refused(why),
+        CallError::NotDistributed(why) => CallFailure::NotDistributed(why),
         CallError::NoReply | CallError::Timeout(_) => CallFailure::NoReply,
         // Only a proxy fails a handle this way; carry the reason a caller would exit with.
         error @ (CallError::CallingSelf | CallError::NodeDown(_)) => {
@@ -269,11 +422,73 @@ pub(crate) fn call_error_of(failure: CallFailure) -> CallError {
         }
         CallFailure::NotRegistered(name) => CallError::NotRegistered(name),
         CallFailure::Refused(why) => CallError::Refused(why),
+        CallFailure::NotDistributed(why) => CallError::NotDistributed(why),
     }
 }
 
 fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Refusal> {
     postcard::from_bytes(payload).map_err(|error| Refusal::Undecodable(error.to_string()))
+}
+
+/// The request types of one server, registered with [`crate::NodeBuilder::server`]: each under
+/// `"{server name}.{wire name}"`.
+pub struct ServerTypes<S: GenServer> {
+    name: Arc<str>,
+    requests: HashMap<RequestKey, Arc<dyn RequestOut<S>>>,
+    inbound: Vec<(String, Arc<dyn Inbound>)>,
+}
+
+impl<S: GenServer> ServerTypes<S> {
+    fn full_name(&self, name: &str) -> Arc<str> {
+        Arc::from(format!("{}.{}", self.name, name))
+    }
+
+    /// Lets calls of `M` to this server travel, under `name` (within the server's name).
+    pub fn call<M>(mut self, name: &str) -> Self
+    where
+        S: Call<M>,
+        M: Serialize + DeserializeOwned + Send + 'static,
+        <S as Call<M>>::Reply: Serialize + DeserializeOwned,
+    {
+        let wire = Arc::new(CallWire::<S, M> {
+            name: self.full_name(name),
+            _types: PhantomData,
+        });
+        self.inbound.push((wire.name.to_string(), wire.clone()));
+        self.requests.insert(RequestKey::call::<S, M>(), wire);
+        self
+    }
+
+    /// Lets casts of `M` to this server travel, under `name` (within the server's name).
+    pub fn cast<M>(mut self, name: &str) -> Self
+    where
+        S: Cast<M>,
+        M: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let wire = Arc::new(CastWire::<S, M> {
+            name: self.full_name(name),
+            _types: PhantomData,
+        });
+        self.inbound.push((wire.name.to_string(), wire.clone()));
+        self.requests.insert(RequestKey::cast::<S, M>(), wire);
+        self
+    }
+}
+
+impl<S: GenServer> fmt::Debug for ServerTypes<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTypes")
+            .field("name", &self.name)
+            .field(
+                "requests",
+                &self
+                    .inbound
+                    .iter()
+                    .map(|(name, _)| name)
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
 }
 
 /// Starts a process of a registered kind from encoded arguments; returns its pid.
@@ -300,8 +515,10 @@ pub enum RegistryError {
 /// The registry, frozen once the node starts.
 #[derive(Default, Clone)]
 pub(crate) struct Registry {
-    by_type: HashMap<TypeId, Arc<dyn WireType>>,
-    by_name: HashMap<String, Arc<dyn WireType>>,
+    by_type: HashMap<TypeId, Arc<dyn Outbound>>,
+    /// The first name each type was registered under, for the duplicate check.
+    type_names: HashMap<TypeId, String>,
+    by_name: HashMap<String, Arc<dyn Inbound>>,
     spawnable: HashMap<String, SpawnFn>,
     errors: Vec<RegistryError>,
 }
@@ -316,21 +533,30 @@ impl fmt::Debug for Registry {
 }
 
 impl Registry {
-    fn add(&mut self, type_id: TypeId, type_name: &'static str, entry: Arc<dyn WireType>) {
-        let name = entry.name().to_string();
+    fn add_outbound(
+        &mut self,
+        type_id: TypeId,
+        type_name: &'static str,
+        name: &str,
+        entry: Arc<dyn Outbound>,
+    ) {
+        if let Some(first) = self.type_names.get(&type_id) {
+            self.errors.push(RegistryError::DuplicateType {
+                type_name,
+                first: first.clone(),
+                second: name.to_string(),
+            });
+            return;
+        }
+        self.type_names.insert(type_id, name.to_string());
+        self.by_type.insert(type_id, entry);
+    }
+
+    fn add_inbound(&mut self, name: String, entry: Arc<dyn Inbound>) {
         if self.by_name.contains_key(&name) {
             self.errors.push(RegistryError::DuplicateName(name));
             return;
         }
-        if let Some(existing) = self.by_type.get(&type_id) {
-            self.errors.push(RegistryError::DuplicateType {
-                type_name,
-                first: existing.name().to_string(),
-                second: name,
-            });
-            return;
-        }
-        self.by_type.insert(type_id, entry.clone());
         self.by_name.insert(name, entry);
     }
 
@@ -340,28 +566,51 @@ impl Registry {
     {
         let entry = Arc::new(Plain::<M> {
             name: Arc::from(name),
-            _type: std::marker::PhantomData,
+            _type: PhantomData,
         });
-        self.add(TypeId::of::<M>(), std::any::type_name::<M>(), entry);
+        if self.by_name.contains_key(name) {
+            self.errors
+                .push(RegistryError::DuplicateName(name.to_string()));
+            return;
+        }
+        self.add_outbound(
+            TypeId::of::<M>(),
+            std::any::type_name::<M>(),
+            name,
+            entry.clone(),
+        );
+        self.add_inbound(name.to_string(), entry);
     }
 
-    pub(crate) fn server<S>(&mut self, name: &str)
-    where
-        S: GenServer,
-        S::Call: Serialize + DeserializeOwned,
-        S::Reply: Serialize + DeserializeOwned,
-        S::Cast: Serialize + DeserializeOwned,
-        S::Info: Serialize + DeserializeOwned,
-    {
-        let entry = Arc::new(ServerType::<S> {
+    pub(crate) fn server<S: GenServer>(
+        &mut self,
+        name: &str,
+        requests: impl FnOnce(ServerTypes<S>) -> ServerTypes<S>,
+    ) {
+        let types = requests(ServerTypes {
             name: Arc::from(name),
-            _type: std::marker::PhantomData,
+            requests: HashMap::new(),
+            inbound: Vec::new(),
         });
-        self.add(
+        let entry = Arc::new(ServerOut::<S> {
+            name: types.name.clone(),
+            requests: types.requests,
+        });
+        self.add_outbound(
             TypeId::of::<Envelope<S>>(),
             std::any::type_name::<S>(),
+            name,
             entry,
         );
+        self.add_inbound(
+            name.to_string(),
+            Arc::new(StopWire::<S> {
+                _server: PhantomData,
+            }),
+        );
+        for (name, inbound) in types.inbound {
+            self.add_inbound(name, inbound);
+        }
     }
 
     pub(crate) fn spawnable(&mut self, name: &str, spawn: SpawnFn) {
@@ -379,11 +628,11 @@ impl Registry {
         }
     }
 
-    pub(crate) fn by_type(&self, type_id: TypeId) -> Option<&Arc<dyn WireType>> {
+    pub(crate) fn by_type(&self, type_id: TypeId) -> Option<&Arc<dyn Outbound>> {
         self.by_type.get(&type_id)
     }
 
-    pub(crate) fn by_name(&self, name: &str) -> Option<&Arc<dyn WireType>> {
+    pub(crate) fn by_name(&self, name: &str) -> Option<&Arc<dyn Inbound>> {
         self.by_name.get(name)
     }
 
@@ -395,6 +644,7 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
     #[derive(Serialize, Deserialize, Debug, PartialEq)]
     struct Ping(u32);
@@ -422,15 +672,14 @@ mod tests {
         let mut registry = Registry::default();
         registry.message::<Ping>("demo.Ping");
         let entry = registry.by_type(TypeId::of::<Ping>()).unwrap();
-        assert_eq!(entry.name(), "demo.Ping");
+        let message: Box<dyn Any + Send> = Box::new(Ping(7));
+        assert_eq!(entry.describe(&*message).unwrap().name, "demo.Ping");
         let mut out = Vec::new();
-        assert!(entry
-            .encode(Box::new(Ping(7)), &mut || 0, &mut out)
-            .unwrap()
-            .is_none());
+        assert!(entry.encode(message, None, &mut out).unwrap().is_none());
         assert_eq!(postcard::from_bytes::<Ping>(&out).unwrap(), Ping(7));
         let dead = Pid::from_parts("x@y", 1, 1);
-        let refusal = entry.deliver(dead, &[], Box::new(|_, _| {})).unwrap_err();
+        let inbound = registry.by_name("demo.Ping").unwrap();
+        let refusal = inbound.deliver(dead, &[], None).unwrap_err();
         assert!(matches!(refusal, Refusal::Undecodable(_)));
     }
 }

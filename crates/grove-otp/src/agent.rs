@@ -21,20 +21,22 @@
 //! });
 //! ```
 
-use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
 use grove_runtime::{ExitReason, Pid};
 
 use crate::gen_server::{
-    CallError, GenServer, ReplyTo, Server, ServerContext, StartOptions, DEFAULT_CALL_TIMEOUT,
+    Call, CallError, Cast, GenServer, ReplyTo, Server, ServerContext, StartOptions,
+    DEFAULT_CALL_TIMEOUT,
 };
 use crate::start::StartError;
 use crate::supervisor::IntoChild;
 
-type Job<S> = Box<dyn FnOnce(&mut S) -> Box<dyn Any + Send> + Send>;
-type Update<S> = Box<dyn FnOnce(&mut S) + Send>;
+/// A function run on the state, whose result is the call's reply.
+pub struct Job<S, R>(Box<dyn FnOnce(&mut S) -> R + Send>);
+/// A change of the state that nobody waits for.
+pub struct Update<S>(Box<dyn FnOnce(&mut S) + Send>);
 type Init<S> = Box<dyn FnOnce() -> S + Send>;
 
 /// The agent's process: its state, built by the start function inside the process.
@@ -44,33 +46,29 @@ pub struct AgentServer<S: Send + 'static> {
 }
 
 impl<S: Send + 'static> GenServer for AgentServer<S> {
-    type Call = Job<S>;
-    type Reply = Box<dyn Any + Send>;
-    type Cast = Update<S>;
-    type Info = ();
-
     async fn init(&mut self, _: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         if let Some(init) = self.init.take() {
             self.state = Some(init());
         }
         Ok(())
     }
+}
 
-    async fn handle_call(
-        &mut self,
-        job: Job<S>,
-        from: ReplyTo<Self::Reply>,
-        _: &mut ServerContext<Self>,
-    ) {
+impl<S: Send + 'static, R: Send + 'static> Call<Job<S, R>> for AgentServer<S> {
+    type Reply = R;
+
+    async fn handle_call(&mut self, job: Job<S, R>, from: ReplyTo<R>, _: &mut ServerContext<Self>) {
         // `init` always sets the state before the first request is served.
         if let Some(state) = self.state.as_mut() {
-            from.reply(job(state));
+            from.reply((job.0)(state));
         }
     }
+}
 
+impl<S: Send + 'static> Cast<Update<S>> for AgentServer<S> {
     async fn handle_cast(&mut self, update: Update<S>, _: &mut ServerContext<Self>) {
         if let Some(state) = self.state.as_mut() {
-            update(state);
+            (update.0)(state);
         }
     }
 }
@@ -183,18 +181,15 @@ impl<S: Send + 'static> Agent<S> {
         update: impl FnOnce(&mut S) -> R + Send + 'static,
         timeout: Duration,
     ) -> Result<R, CallError> {
-        let job: Job<S> = Box::new(move |state| Box::new(update(state)));
-        let reply = self.server.call_timeout(job, timeout).await?;
-        reply
-            .downcast::<R>()
-            .map(|value| *value)
-            .map_err(|_| CallError::WrongType(self.pid()))
+        self.server
+            .call_timeout(Job(Box::new(update)), timeout)
+            .await
     }
 
     /// Changes the state with `update` without waiting (a cast): never fails, even if the agent
     /// is gone.
     pub fn cast(&self, update: impl FnOnce(&mut S) + Send + 'static) {
-        self.server.cast(Box::new(update));
+        self.server.cast(Update(Box::new(update)));
     }
 
     /// Stops the agent with reason `normal` and waits until it has exited.

@@ -32,7 +32,7 @@ pub mod prelude {
     pub use crate::application::{Application, ApplicationExit};
     pub use crate::event_manager::{EventHandler, EventManager};
     pub use crate::gen_server::{
-        CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
+        Call, CallError, Cast, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
     };
     pub use crate::start::StartError;
     pub use crate::supervisor::{

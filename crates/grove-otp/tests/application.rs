@@ -34,11 +34,6 @@ struct Logged {
 }
 
 impl GenServer for Logged {
-    type Call = ();
-    type Reply = ();
-    type Cast = ();
-    type Info = ();
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
         self.log.push(format!("start {}", self.name));

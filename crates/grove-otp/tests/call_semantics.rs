@@ -9,7 +9,9 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use common::{exit_of, in_process, LONG};
-use grove_otp::gen_server::{CallError, GenServer, ReplyTo, Server, ServerContext, StartOptions};
+use grove_otp::gen_server::{
+    Call, CallError, Cast, GenServer, ReplyTo, Server, ServerContext, StartOptions,
+};
 use grove_otp::StartError;
 use grove_runtime::{whereis, Context, ExitReason, Message, Pid};
 
@@ -38,11 +40,19 @@ enum Req {
     CallSelf,
 }
 
-impl GenServer for Fragile {
-    type Call = Req;
+impl GenServer for Fragile {}
+
+/// Stops the server with an error.
+struct Fail;
+
+impl Cast<Fail> for Fragile {
+    async fn handle_cast(&mut self, _: Fail, ctx: &mut ServerContext<Self>) {
+        ctx.stop(ExitReason::error("told to fail"));
+    }
+}
+
+impl Call<Req> for Fragile {
     type Reply = Result<(), CallError>;
-    type Cast = ();
-    type Info = ();
 
     async fn handle_call(
         &mut self,
@@ -137,8 +147,7 @@ async fn monitors_links_and_await_exit_see_a_death_after_the_name_is_free() {
             let reference = ctx.monitor(server.pid());
             ctx.link(server.pid());
             let exited = grove_runtime::watch_exit(server.pid()).expect("alive");
-            server.cast(());
-            // `handle_cast` is not implemented: the server stops with an error.
+            server.cast(Fail);
             let mut seen = 0;
             while seen < 2 {
                 match tokio::time::timeout(LONG, ctx.recv())

@@ -131,11 +131,6 @@ impl Probe {
 }
 
 impl GenServer for Probe {
-    type Call = Req;
-    type Reply = Resp;
-    type Cast = Cmd;
-    type Info = &'static str;
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         self.note(Event::Init(ctx.pid()));
         for step in std::mem::take(&mut self.init) {
@@ -143,7 +138,7 @@ impl GenServer for Probe {
                 InitStep::Trap => {
                     ctx.trap_exit(true);
                 }
-                InitStep::ContinueWith(note) => ctx.continue_with(Cmd::Note(note)),
+                InitStep::ContinueWith(note) => ctx.continue_with(Continue(note)),
                 InitStep::Fail(reason) => return Err(reason),
                 InitStep::Panic(message) => panic!("{message}"),
                 InitStep::Stop(reason) => ctx.stop(reason),
@@ -153,6 +148,32 @@ impl GenServer for Probe {
         }
         Ok(())
     }
+
+    async fn handle_info(&mut self, info: Info, ctx: &mut ServerContext<Self>) {
+        match info {
+            Info::Down(down) => self.note(Event::Down(down)),
+            Info::Exit(exit) => self.note(Event::Exit(exit)),
+            Info::Timeout => {
+                self.note(Event::Timeout);
+                if let Some((timeout, times)) = self.idle {
+                    if times > 1 {
+                        self.idle = Some((timeout, times - 1));
+                        ctx.idle_timeout(timeout);
+                    } else {
+                        self.idle = None;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn terminate(&mut self, reason: &ExitReason, _: &mut ServerContext<Self>) {
+        self.note(Event::Terminate(reason.clone()));
+    }
+}
+
+impl Call<Req> for Probe {
+    type Reply = Resp;
 
     async fn handle_call(&mut self, req: Req, from: ReplyTo<Resp>, ctx: &mut ServerContext<Self>) {
         match req {
@@ -187,7 +208,7 @@ impl GenServer for Probe {
                 from.reply(Resp::Done);
             }
             Req::SendAfter(info, delay) => {
-                ctx.send_after(info, delay);
+                ctx.send_after(Plain(info), delay);
                 from.reply(Resp::Done);
             }
             Req::Hibernate => {
@@ -196,13 +217,40 @@ impl GenServer for Probe {
             }
         }
     }
+}
 
+/// What `continue_with` carries in these tests: recorded as `Event::Continue`.
+struct Continue(&'static str);
+
+impl Cast<Continue> for Probe {
+    async fn handle_cast(&mut self, Continue(note): Continue, _: &mut ServerContext<Self>) {
+        // Give a message sent meanwhile every chance to overtake (it must not).
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        self.note(Event::Continue(note));
+    }
+}
+
+/// A message from a timer or a plain send: recorded as `Event::Info`.
+struct Plain(&'static str);
+
+impl Cast<Plain> for Probe {
+    async fn handle_cast(&mut self, Plain(message): Plain, _: &mut ServerContext<Self>) {
+        if message == "panic" {
+            panic!("info boom");
+        }
+        self.note(Event::Info(message));
+    }
+}
+
+impl Cast<Cmd> for Probe {
     async fn handle_cast(&mut self, cmd: Cmd, ctx: &mut ServerContext<Self>) {
         match cmd {
             Cmd::Note(note) => self.note(Event::Cast(note)),
             Cmd::NoteThenContinue(note, next) => {
                 self.note(Event::Cast(note));
-                ctx.continue_with(Cmd::Note(next));
+                ctx.continue_with(Continue(next));
             }
             Cmd::ReplyDeferred(n) => match self.deferred.take() {
                 Some(from) => {
@@ -219,43 +267,6 @@ impl GenServer for Probe {
                 let _ = release.await;
             }
         }
-    }
-
-    async fn handle_continue(&mut self, next: Cmd, ctx: &mut ServerContext<Self>) {
-        match next {
-            Cmd::Note(note) => {
-                // Give a message sent meanwhile every chance to overtake (it must not).
-                for _ in 0..10 {
-                    tokio::task::yield_now().await;
-                }
-                self.note(Event::Continue(note));
-            }
-            other => self.handle_cast(other, ctx).await,
-        }
-    }
-
-    async fn handle_info(&mut self, info: Info<&'static str>, ctx: &mut ServerContext<Self>) {
-        match info {
-            Info::Message("panic") => panic!("info boom"),
-            Info::Message(message) => self.note(Event::Info(message)),
-            Info::Down(down) => self.note(Event::Down(down)),
-            Info::Exit(exit) => self.note(Event::Exit(exit)),
-            Info::Timeout => {
-                self.note(Event::Timeout);
-                if let Some((timeout, times)) = self.idle {
-                    if times > 1 {
-                        self.idle = Some((timeout, times - 1));
-                        ctx.idle_timeout(timeout);
-                    } else {
-                        self.idle = None;
-                    }
-                }
-            }
-        }
-    }
-
-    async fn terminate(&mut self, reason: &ExitReason, _: &mut ServerContext<Self>) {
-        self.note(Event::Terminate(reason.clone()));
     }
 }
 
@@ -310,8 +321,7 @@ fn exits_when_told(reason: ExitReason) -> Addr<()> {
 #[derive(Default)]
 struct Counter {
     count: u64,
-    /// Asked for with `continue_with` in `init`; `Counter` has no `handle_continue`, so the
-    /// default hands it to `handle_cast`.
+    /// Asked for with `continue_with` in `init`: handled as a cast before any message.
     continue_with: Option<u64>,
 }
 
@@ -322,17 +332,25 @@ enum CounterCall {
 }
 
 impl GenServer for Counter {
-    type Call = CounterCall;
-    type Reply = u64;
-    type Cast = u64;
-    type Info = u64;
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         if let Some(n) = self.continue_with.take() {
             ctx.continue_with(n);
         }
         Ok(())
     }
+}
+
+/// Added to the count, as a cast of another type.
+struct Bonus(u64);
+
+impl Cast<Bonus> for Counter {
+    async fn handle_cast(&mut self, Bonus(n): Bonus, _: &mut ServerContext<Self>) {
+        self.count += n;
+    }
+}
+
+impl Call<CounterCall> for Counter {
+    type Reply = u64;
 
     async fn handle_call(
         &mut self,
@@ -345,27 +363,18 @@ impl GenServer for Counter {
         }
         from.reply(self.count);
     }
+}
 
+impl Cast<u64> for Counter {
     async fn handle_cast(&mut self, n: u64, _: &mut ServerContext<Self>) {
         self.count += n;
-    }
-
-    async fn handle_info(&mut self, info: Info<u64>, _: &mut ServerContext<Self>) {
-        if let Info::Message(n) = info {
-            self.count += n;
-        }
     }
 }
 
 /// A server that implements no callback at all.
 struct Bare;
 
-impl GenServer for Bare {
-    type Call = ();
-    type Reply = ();
-    type Cast = ();
-    type Info = ();
-}
+impl GenServer for Bare {}
 
 // ---------------------------------------------------------------------------------------------
 // Basics.
@@ -375,7 +384,7 @@ impl GenServer for Bare {
 async fn call_cast_and_info_reach_their_callbacks() {
     let (server, mut events) = start_probe(vec![]).await;
     server.cast(Cmd::Note("cast"));
-    server.send("info");
+    server.cast(Plain("info"));
     assert_eq!(server.call(Req::Echo(7)).await, Ok(Resp::N(7)));
     assert_eq!(server.stop(ExitReason::Normal).await, Ok(()));
     assert_eq!(
@@ -393,7 +402,7 @@ async fn casts_and_infos_sent_before_a_call_are_handled_before_it() {
     let counter = Server::start(Counter::default()).await.unwrap();
     for n in 1..=100 {
         counter.cast(n);
-        counter.send(1000 * n);
+        counter.cast(Bonus(1000 * n));
     }
     assert_eq!(counter.call(CounterCall::Get).await, Ok(5050 + 5_050_000));
     counter.cast(1);
@@ -706,7 +715,7 @@ async fn calling_or_stopping_a_dead_server_is_noproc() {
     );
     // Casts and infos to a dead server are dropped without complaint.
     server.cast(Cmd::Note("late"));
-    server.send("late");
+    server.cast(Plain("late"));
 }
 
 /// Calls a fresh probe with `req` (then, if `then` is given, casts it once the call has been
@@ -960,7 +969,7 @@ async fn continue_from_a_callback_runs_before_the_next_message() {
     let (server, mut events) = start_probe(vec![]).await;
     server.cast(Cmd::NoteThenContinue("a", "b"));
     server.cast(Cmd::Note("c"));
-    server.send("d");
+    server.cast(Plain("d"));
     server.stop(ExitReason::Normal).await.unwrap();
     assert_eq!(
         events_of_exited(&mut events),
@@ -975,7 +984,7 @@ async fn continue_from_a_callback_runs_before_the_next_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_handle_continue_hands_the_request_to_handle_cast() {
+async fn a_continue_request_is_handled_as_a_cast() {
     let state = Counter {
         count: 0,
         continue_with: Some(5),
@@ -1073,7 +1082,7 @@ async fn panic_in_handle_cast_or_handle_info_runs_terminate_with_the_panic() {
 
     let (server, mut events) = start_probe(vec![]).await;
     let exited = exit_of(server.pid());
-    server.send("panic");
+    server.cast(Plain("panic"));
     let panic = ExitReason::Panic("info boom".into());
     assert_eq!(exited.await, panic);
     assert_eq!(events_of_exited(&mut events), [Event::Terminate(panic)]);
@@ -1161,11 +1170,6 @@ async fn kill_skips_terminate_but_drops_the_state() {
 struct PanickyTerminate;
 
 impl GenServer for PanickyTerminate {
-    type Call = ();
-    type Reply = ();
-    type Cast = ();
-    type Info = ();
-
     async fn terminate(&mut self, _: &ExitReason, _: &mut ServerContext<Self>) {
         panic!("terminate boom");
     }
@@ -1223,11 +1227,11 @@ async fn linked_process_exit_arrives_as_exit_when_trapping() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn send_and_send_after_arrive_as_info_messages() {
+async fn send_after_carries_a_cast_to_the_server_itself() {
     let (server, mut events) = start_probe(vec![]).await;
     let call = Req::SendAfter("tick", Duration::from_millis(10));
     assert_eq!(server.call(call).await, Ok(Resp::Done));
-    server.send("direct");
+    server.cast(Plain("direct"));
     let mut got = [next_event(&mut events).await, next_event(&mut events).await];
     got.sort_by_key(|e| format!("{e:?}"));
     assert_eq!(got, [Event::Info("direct"), Event::Info("tick")]);
@@ -1239,47 +1243,45 @@ async fn send_and_send_after_arrive_as_info_messages() {
 // ---------------------------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_handle_call_stops_the_server_with_a_reason_naming_handle_call() {
+async fn a_server_with_no_callbacks_starts_and_stops() {
     let server = Server::start(Bare).await.unwrap();
     let exited = exit_of(server.pid());
-    let result = server.call(()).await;
-    assert!(result.is_err(), "{result:?}");
-    let reason = exited.await;
-    assert!(
-        matches!(&reason, ExitReason::Error(message) if message.contains("handle_call")),
-        "{reason:?}"
-    );
+    assert_eq!(server.stop(ExitReason::Normal).await, Ok(()));
+    assert_eq!(exited.await, ExitReason::Normal);
 }
 
-/// As for `server_stopping_in_handle_call_without_replying_gives_exited`: the default
-/// `handle_call` drops the handle, then asks to stop, so the caller never learns the reason.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_handle_call_failure_reaches_the_caller_as_exited() {
-    let server = Server::start(Bare).await.unwrap();
-    let exited = exit_of(server.pid());
-    let result = server.call(()).await;
-    assert_eq!(result, Err(CallError::Exited(exited.await)));
-}
+/// Monitors what it is told to, and has no `handle_info`.
+struct Watcher;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_handle_cast_stops_the_server_with_a_reason_naming_handle_cast() {
-    let server = Server::start(Bare).await.unwrap();
-    let exited = exit_of(server.pid());
-    server.cast(());
-    let reason = exited.await;
-    assert!(
-        matches!(&reason, ExitReason::Error(message) if message.contains("handle_cast")),
-        "{reason:?}"
-    );
-}
+impl GenServer for Watcher {}
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn default_handle_info_ignores_messages() {
-    let server = Server::start(Bare).await.unwrap();
-    for _ in 0..10 {
-        server.send(());
+struct Watch(Pid);
+
+impl Call<Watch> for Watcher {
+    type Reply = ();
+
+    async fn handle_call(
+        &mut self,
+        Watch(pid): Watch,
+        from: ReplyTo<()>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        ctx.monitor(pid);
+        from.reply(());
     }
-    // Still running after the infos (`stop` fails with noproc or another reason otherwise).
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_handle_info_logs_and_carries_on() {
+    let server = Server::start(Watcher).await.unwrap();
+    for _ in 0..10 {
+        let watched = exits_when_told(ExitReason::error("gone"));
+        server.call(Watch(watched.pid())).await.unwrap();
+        let gone = exit_of(watched.pid());
+        send(watched, ());
+        gone.await;
+    }
+    // Still running after the `Down`s (`stop` fails with noproc or another reason otherwise).
     assert_eq!(server.stop(ExitReason::Normal).await, Ok(()));
 }
 
@@ -1363,11 +1365,6 @@ async fn failed_init_frees_the_via_key_before_start_returns() {
 struct KilledInInit;
 
 impl GenServer for KilledInInit {
-    type Call = ();
-    type Reply = ();
-    type Cast = ();
-    type Info = ();
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         grove_runtime::exit(ctx.pid(), ExitReason::Kill);
         std::future::pending::<()>().await;
@@ -1435,7 +1432,7 @@ proptest! {
                         model += n;
                     }
                     Op::Info(n) => {
-                        counter.send(n);
+                        counter.cast(Bonus(n));
                         model += n;
                     }
                     Op::Call(call) => {

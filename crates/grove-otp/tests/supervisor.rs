@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use grove_otp::gen_server::{GenServer, ReplyTo, Server, ServerContext, StartOptions};
+use grove_otp::gen_server::{Call, GenServer, ReplyTo, Server, ServerContext, StartOptions};
 use grove_otp::supervisor::{
     stats, Backoff, ChildCounts, ChildKind, ChildSpec, ChildStatus, Restart, Shutdown, Supervisor,
     SupervisorError, SupervisorRef,
@@ -973,11 +973,10 @@ enum CounterCall {
     Panic,
 }
 
-impl GenServer for Counter {
-    type Call = CounterCall;
+impl GenServer for Counter {}
+
+impl Call<CounterCall> for Counter {
     type Reply = u64;
-    type Cast = ();
-    type Info = ();
 
     async fn handle_call(
         &mut self,

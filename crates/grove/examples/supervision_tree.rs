@@ -23,18 +23,19 @@ struct Counter {
     done: u64,
 }
 
-impl GenServer for Counter {
-    type Call = ();
-    type Reply = u64;
-    type Cast = ();
-    type Info = ();
+impl GenServer for Counter {}
 
-    async fn handle_cast(&mut self, _: (), _: &mut ServerContext<Self>) {
-        self.done += 1;
-    }
+impl Call<()> for Counter {
+    type Reply = u64;
 
     async fn handle_call(&mut self, _: (), from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
         from.reply(self.done);
+    }
+}
+
+impl Cast<()> for Counter {
+    async fn handle_cast(&mut self, _: (), _: &mut ServerContext<Self>) {
+        self.done += 1;
     }
 }
 

@@ -39,37 +39,33 @@ struct TokenRefresher {
     publish: watch::Sender<Option<Token>>,
 }
 
-/// The refresher's own timer message.
-enum Tick {
-    Refresh,
-}
+/// The refresher's own timer message: time to fetch a token.
+struct Refresh;
+
+/// Asks for the current token, for callers that prefer asking (readers normally use the
+/// channel).
+struct CurrentToken;
 
 impl GenServer for TokenRefresher {
-    type Call = ();
-    type Reply = Option<String>;
-    type Cast = ();
-    type Info = Tick;
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // Return at once; the first fetch runs right after the supervisor is released.
-        ctx.continue_with(());
+        ctx.continue_with(Refresh);
         Ok(())
     }
+}
 
-    async fn handle_continue(&mut self, _: (), ctx: &mut ServerContext<Self>) {
+impl Cast<Refresh> for TokenRefresher {
+    async fn handle_cast(&mut self, _: Refresh, ctx: &mut ServerContext<Self>) {
         self.refresh(ctx).await;
     }
+}
 
-    async fn handle_info(&mut self, info: Info<Tick>, ctx: &mut ServerContext<Self>) {
-        if let Info::Message(Tick::Refresh) = info {
-            self.refresh(ctx).await;
-        }
-    }
+impl Call<CurrentToken> for TokenRefresher {
+    type Reply = Option<String>;
 
-    /// The current token, for callers that prefer asking (readers normally use the channel).
     async fn handle_call(
         &mut self,
-        _: (),
+        _: CurrentToken,
         from: ReplyTo<Option<String>>,
         _: &mut ServerContext<Self>,
     ) {
@@ -87,12 +83,12 @@ impl TokenRefresher {
                     token.value,
                     token.lifetime / 2
                 );
-                ctx.send_after(Tick::Refresh, token.lifetime / 2);
+                ctx.send_after(Refresh, token.lifetime / 2);
                 self.publish.send_replace(Some(token));
             }
             Err(error) => {
                 println!("refresher {}: {error}; retrying in 50 ms", ctx.pid());
-                ctx.send_after(Tick::Refresh, Duration::from_millis(50));
+                ctx.send_after(Refresh, Duration::from_millis(50));
             }
         }
     }
@@ -131,7 +127,7 @@ fn main() {
             }
         }
         let by_call = match Server::<TokenRefresher>::whereis("token_refresher") {
-            Some(server) => server.call(()).await?,
+            Some(server) => server.call(CurrentToken).await?,
             None => None,
         };
         println!("asked by call: {by_call:?}");

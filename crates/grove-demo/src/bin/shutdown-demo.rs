@@ -69,11 +69,6 @@ struct Part {
 }
 
 impl GenServer for Part {
-    type Call = ();
-    type Reply = ();
-    type Cast = ();
-    type Info = ();
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // Trapping exits is what lets a supervisor's shutdown run `terminate`.
         ctx.trap_exit(true);

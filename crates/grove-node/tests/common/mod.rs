@@ -17,7 +17,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use grove_node::{Node, NodeBuilder, TlsFiles};
-use grove_otp::gen_server::{GenServer, ReplyTo, Server, ServerContext, StartOptions};
+use grove_otp::gen_server::{Call, Cast, GenServer, ReplyTo, Server, ServerContext, StartOptions};
 use grove_runtime::{send, Addr, Context, ExitReason, Message, Pid};
 use serde::{Deserialize, Serialize};
 
@@ -42,11 +42,10 @@ pub enum Op {
     Crash(String),
 }
 
-impl GenServer for Counter {
-    type Call = Op;
+impl GenServer for Counter {}
+
+impl Call<Op> for Counter {
     type Reply = u64;
-    type Cast = u64;
-    type Info = ();
 
     async fn handle_call(&mut self, op: Op, from: ReplyTo<u64>, ctx: &mut ServerContext<Self>) {
         match op {
@@ -61,7 +60,9 @@ impl GenServer for Counter {
         }
         from.reply(self.count);
     }
+}
 
+impl Cast<u64> for Counter {
     async fn handle_cast(&mut self, n: u64, _: &mut ServerContext<Self>) {
         self.count += n;
     }
@@ -105,7 +106,7 @@ pub fn register(builder: NodeBuilder) -> NodeBuilder {
     builder
         .message::<Text>("test.Text")
         .message::<EchoRequest>("test.EchoRequest")
-        .server::<Counter>("test.Counter")
+        .server::<Counter>("test.Counter", |c| c.call::<Op>("Op").cast::<u64>("u64"))
         .spawnable("test.echo", |args: EchoArgs| {
             grove_runtime::spawn_opt(grove_runtime::SpawnOptions::new(), move |ctx| {
                 echo(ctx, args.prefix)

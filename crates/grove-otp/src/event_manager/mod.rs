@@ -51,10 +51,13 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use grove_runtime::{ExitReason, Pid};
 
-use crate::gen_server::{CallError, Server, StartOptions, DEFAULT_CALL_TIMEOUT};
+use crate::gen_server::{Call, CallError, Server, StartOptions, DEFAULT_CALL_TIMEOUT};
 use crate::start::StartError;
 use crate::supervisor::IntoChild;
-use server::{Call, EventServer, Owner};
+use server::{
+    AddHandler, CallHandler, DeleteHandler, EventServer, Notify, Owner, SwapHandler, SyncNotify,
+    WhichHandlers,
+};
 
 /// A handler's name within its manager, chosen when it is added.
 pub type HandlerId = Arc<str>;
@@ -247,22 +250,14 @@ impl<E: Send + Sync + 'static> EventManager<E> {
 
     /// Asks the manager and waits as long as it lives (OTP's `infinity` for these requests: a
     /// slow handler delays the answer, it does not make the request fail after the fact).
-    async fn request<T>(&self, call: Call<E>) -> Result<T, EventError>
+    async fn request<M: Send + 'static>(
+        &self,
+        request: M,
+    ) -> Result<<EventServer<E> as Call<M>>::Reply, EventError>
     where
-        T: 'static,
+        EventServer<E>: Call<M>,
     {
-        self.request_timeout(call, Duration::MAX).await
-    }
-
-    async fn request_timeout<T>(&self, call: Call<E>, timeout: Duration) -> Result<T, EventError>
-    where
-        T: 'static,
-    {
-        let reply = self.server.call_timeout(call, timeout).await?;
-        match reply.downcast::<Result<T, EventError>>() {
-            Ok(result) => *result,
-            Err(_) => Err(EventError::Manager(CallError::WrongType(self.pid()))),
-        }
+        Ok(self.server.call_timeout(request, Duration::MAX).await?)
     }
 
     /// Adds `handler` as `id`, after its `init` succeeds.
@@ -271,12 +266,12 @@ impl<E: Send + Sync + 'static> EventManager<E> {
         id: impl Into<HandlerId>,
         handler: H,
     ) -> Result<(), EventError> {
-        self.request(Call::Add {
+        self.request(AddHandler {
             id: id.into(),
             handler: Box::new(handler),
             owner: None,
         })
-        .await
+        .await?
     }
 
     /// Adds `handler` as `id`, supervised by the calling process (OTP's `add_sup_handler`): when
@@ -290,7 +285,7 @@ impl<E: Send + Sync + 'static> EventManager<E> {
         on_removed: impl FnOnce(HandlerRemoved) + Send + 'static,
     ) -> Result<(), EventError> {
         let owner = grove_runtime::self_pid().ok_or(EventError::NoOwner)?;
-        self.request(Call::Add {
+        self.request(AddHandler {
             id: id.into(),
             handler: Box::new(handler),
             owner: Some(Owner {
@@ -298,7 +293,7 @@ impl<E: Send + Sync + 'static> EventManager<E> {
                 on_removed: Box::new(on_removed),
             }),
         })
-        .await
+        .await?
     }
 
     /// Removes the handler `id`, running its `terminate` with [`Removal::Deleted`], and gives
@@ -308,7 +303,7 @@ impl<E: Send + Sync + 'static> EventManager<E> {
         id: impl Into<HandlerId>,
     ) -> Result<H, EventError> {
         let id = id.into();
-        let removed: Box<dyn Any + Send> = self.request(Call::Delete(id.clone())).await?;
+        let removed = self.request(DeleteHandler(id.clone())).await??;
         removed
             .downcast::<H>()
             .map(|handler| *handler)
@@ -337,22 +332,22 @@ impl<E: Send + Sync + 'static> EventManager<E> {
             let new: Box<dyn DynHandler<E>> = Box::new(make(old));
             new
         };
-        self.request(Call::Swap {
+        self.request(SwapHandler {
             old: old.into(),
             new: new.into(),
             make: Box::new(make),
         })
-        .await
+        .await?
     }
 
     /// Sends `event` to every handler without waiting (OTP's `notify`).
     pub fn notify(&self, event: E) {
-        self.server.cast(event);
+        self.server.cast(Notify(event));
     }
 
     /// Sends `event` to every handler and waits until all have handled it.
     pub async fn sync_notify(&self, event: E) -> Result<(), EventError> {
-        self.request(Call::SyncNotify(event)).await
+        self.request(SyncNotify(event)).await
     }
 
     /// Runs `request` on the handler `id` (of type `H`) inside the manager and returns what it
@@ -371,24 +366,19 @@ impl<E: Send + Sync + 'static> EventManager<E> {
         let id = id.into();
         let wrong_type = id.clone();
         let request = move |handler: &mut dyn Any| match handler.downcast_mut::<H>() {
-            Some(handler) => Ok(Box::new(request(handler)) as Box<dyn Any + Send>),
+            Some(handler) => Ok(request(handler)),
             None => Err(EventError::WrongType(wrong_type)),
         };
-        let reply: Box<dyn Any + Send> = self
-            .request_timeout(
-                Call::Handler(id.clone(), Box::new(request)),
-                DEFAULT_CALL_TIMEOUT,
-            )
-            .await?;
-        reply
-            .downcast::<R>()
-            .map(|value| *value)
-            .map_err(|_| EventError::WrongType(id))
+        let call = CallHandler {
+            id,
+            request: Box::new(request),
+        };
+        self.server.call_timeout(call, DEFAULT_CALL_TIMEOUT).await?
     }
 
     /// The handlers' ids, in the order events reach them.
     pub async fn which_handlers(&self) -> Result<Vec<HandlerId>, EventError> {
-        self.request(Call::Which).await
+        self.request(WhichHandlers).await
     }
 
     /// Removes every handler (each `terminate` runs with [`Removal::ManagerStopped`]) and stops

@@ -5,7 +5,7 @@ use std::any::Any;
 use grove_runtime::{ExitReason, Pid, Ref};
 
 use super::{DynHandler, EventError, HandlerId, HandlerRemoved, Removal};
-use crate::gen_server::{GenServer, Info, ReplyTo, ServerContext};
+use crate::gen_server::{Call, Cast, GenServer, Info, ReplyTo, ServerContext};
 use crate::start::{guarded, guarded_sync};
 
 /// The process that supervises a handler, and what to run when the handler is removed.
@@ -15,27 +15,33 @@ pub(crate) struct Owner {
 }
 
 type Make<E> = Box<dyn FnOnce(Option<Box<dyn Any + Send>>) -> Box<dyn DynHandler<E>> + Send>;
-type HandlerRequest =
-    Box<dyn FnOnce(&mut dyn Any) -> Result<Box<dyn Any + Send>, EventError> + Send>;
 
-/// What the manager is asked. Each is answered with a boxed `Result<T, EventError>`, where `T` is
-/// what [`super::EventManager`]'s method for it returns.
-pub(super) enum Call<E> {
-    Add {
-        id: HandlerId,
-        handler: Box<dyn DynHandler<E>>,
-        owner: Option<Owner>,
-    },
-    Delete(HandlerId),
-    Swap {
-        old: HandlerId,
-        new: HandlerId,
-        make: Make<E>,
-    },
-    SyncNotify(E),
-    Handler(HandlerId, HandlerRequest),
-    Which,
+/// What the manager is asked, each a type with its own reply: the result
+/// [`super::EventManager`]'s method for it returns.
+pub(super) struct AddHandler<E> {
+    pub(super) id: HandlerId,
+    pub(super) handler: Box<dyn DynHandler<E>>,
+    pub(super) owner: Option<Owner>,
 }
+/// Answered with the removed handler, of whatever type it is.
+pub(super) struct DeleteHandler(pub(super) HandlerId);
+pub(super) struct SwapHandler<E> {
+    pub(super) old: HandlerId,
+    pub(super) new: HandlerId,
+    pub(super) make: Make<E>,
+}
+pub(super) struct SyncNotify<E>(pub(super) E);
+type HandlerFn<R> = Box<dyn FnOnce(&mut dyn Any) -> Result<R, EventError> + Send>;
+
+/// Runs a function on the handler `id`; the function finds out whether it is of the type it
+/// expects.
+pub(super) struct CallHandler<R> {
+    pub(super) id: HandlerId,
+    pub(super) request: HandlerFn<R>,
+}
+pub(super) struct WhichHandlers;
+/// An event that nobody waits for (`notify`).
+pub(super) struct Notify<E>(pub(super) E);
 
 struct Installed<E> {
     id: HandlerId,
@@ -58,10 +64,6 @@ impl<E> EventServer<E> {
     fn position(&self, id: &str) -> Option<usize> {
         self.handlers.iter().position(|h| &*h.id == id)
     }
-}
-
-fn reply<T: Send + 'static>(from: ReplyTo<Box<dyn Any + Send>>, result: Result<T, EventError>) {
-    from.reply(Box::new(result));
 }
 
 impl<E: Send + Sync + 'static> EventServer<E> {
@@ -152,17 +154,16 @@ impl<E: Send + Sync + 'static> EventServer<E> {
         Ok(())
     }
 
-    async fn call_handler(
+    async fn call_handler<R>(
         &mut self,
-        id: HandlerId,
-        request: HandlerRequest,
+        call: CallHandler<R>,
         ctx: &mut ServerContext<Self>,
-    ) -> Result<Box<dyn Any + Send>, EventError> {
-        let Some(index) = self.position(&id) else {
-            return Err(EventError::NotFound(id));
+    ) -> Result<R, EventError> {
+        let Some(index) = self.position(&call.id) else {
+            return Err(EventError::NotFound(call.id));
         };
         let handler = self.handlers[index].handler.as_any();
-        match guarded_sync(|| request(handler)) {
+        match guarded_sync(|| (call.request)(handler)) {
             Ok(result) => result,
             Err(reason) => {
                 let installed = self.handlers.remove(index);
@@ -170,6 +171,16 @@ impl<E: Send + Sync + 'static> EventServer<E> {
                 Err(EventError::HandlerFailed(reason))
             }
         }
+    }
+
+    async fn delete(
+        &mut self,
+        id: HandlerId,
+        ctx: &mut ServerContext<Self>,
+    ) -> Result<Box<dyn Any + Send>, EventError> {
+        let index = self.position(&id).ok_or(EventError::NotFound(id))?;
+        let installed = self.handlers.remove(index);
+        Ok(remove(installed, Removal::Deleted, ctx).await.into_any())
     }
 }
 
@@ -225,57 +236,13 @@ fn tell_owner<E: Send + Sync + 'static>(
 }
 
 impl<E: Send + Sync + 'static> GenServer for EventServer<E> {
-    type Call = Call<E>;
-    type Reply = Box<dyn Any + Send>;
-    type Cast = E;
-    type Info = ();
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // So a supervisor's shutdown runs every handler's terminate.
         ctx.trap_exit(true);
         Ok(())
     }
 
-    async fn handle_call(
-        &mut self,
-        call: Call<E>,
-        from: ReplyTo<Self::Reply>,
-        ctx: &mut ServerContext<Self>,
-    ) {
-        match call {
-            Call::Add { id, handler, owner } => {
-                reply(from, self.add(id, handler, owner, ctx).await);
-            }
-            Call::Delete(id) => {
-                let result = match self.position(&id) {
-                    Some(index) => {
-                        let installed = self.handlers.remove(index);
-                        Ok(remove(installed, Removal::Deleted, ctx).await.into_any())
-                    }
-                    None => Err(EventError::NotFound(id)),
-                };
-                reply(from, result);
-            }
-            Call::Swap { old, new, make } => reply(from, self.swap(old, new, make, ctx).await),
-            Call::SyncNotify(event) => {
-                self.dispatch(&event, ctx).await;
-                reply(from, Ok(()));
-            }
-            Call::Handler(id, request) => {
-                reply(from, self.call_handler(id, request, ctx).await);
-            }
-            Call::Which => {
-                let ids: Vec<HandlerId> = self.handlers.iter().map(|h| h.id.clone()).collect();
-                reply(from, Ok(ids));
-            }
-        }
-    }
-
-    async fn handle_cast(&mut self, event: E, ctx: &mut ServerContext<Self>) {
-        self.dispatch(&event, ctx).await;
-    }
-
-    async fn handle_info(&mut self, info: Info<()>, ctx: &mut ServerContext<Self>) {
+    async fn handle_info(&mut self, info: Info, ctx: &mut ServerContext<Self>) {
         match info {
             Info::Down(down) => {
                 let mut index = 0;
@@ -294,7 +261,7 @@ impl<E: Send + Sync + 'static> GenServer for EventServer<E> {
             Info::Exit(exit) => {
                 tracing::debug!(manager = %ctx.pid(), from = %exit.from, reason = %exit.reason, "event manager ignored an exit")
             }
-            Info::Message(()) | Info::Timeout => {}
+            Info::Timeout => {}
         }
     }
 
@@ -302,5 +269,81 @@ impl<E: Send + Sync + 'static> GenServer for EventServer<E> {
         for installed in std::mem::take(&mut self.handlers) {
             remove(installed, Removal::ManagerStopped(reason.clone()), ctx).await;
         }
+    }
+}
+
+type Ctx<E> = ServerContext<EventServer<E>>;
+
+impl<E: Send + Sync + 'static> Call<AddHandler<E>> for EventServer<E> {
+    type Reply = Result<(), EventError>;
+    async fn handle_call(
+        &mut self,
+        add: AddHandler<E>,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut Ctx<E>,
+    ) {
+        from.reply(self.add(add.id, add.handler, add.owner, ctx).await);
+    }
+}
+
+impl<E: Send + Sync + 'static> Call<DeleteHandler> for EventServer<E> {
+    type Reply = Result<Box<dyn Any + Send>, EventError>;
+    async fn handle_call(
+        &mut self,
+        DeleteHandler(id): DeleteHandler,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut Ctx<E>,
+    ) {
+        from.reply(self.delete(id, ctx).await);
+    }
+}
+
+impl<E: Send + Sync + 'static> Call<SwapHandler<E>> for EventServer<E> {
+    type Reply = Result<(), EventError>;
+    async fn handle_call(
+        &mut self,
+        swap: SwapHandler<E>,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut Ctx<E>,
+    ) {
+        from.reply(self.swap(swap.old, swap.new, swap.make, ctx).await);
+    }
+}
+
+impl<E: Send + Sync + 'static> Call<SyncNotify<E>> for EventServer<E> {
+    type Reply = ();
+    async fn handle_call(
+        &mut self,
+        SyncNotify(event): SyncNotify<E>,
+        from: ReplyTo<()>,
+        ctx: &mut Ctx<E>,
+    ) {
+        self.dispatch(&event, ctx).await;
+        from.reply(());
+    }
+}
+
+impl<E: Send + Sync + 'static, R: Send + 'static> Call<CallHandler<R>> for EventServer<E> {
+    type Reply = Result<R, EventError>;
+    async fn handle_call(
+        &mut self,
+        call: CallHandler<R>,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut Ctx<E>,
+    ) {
+        from.reply(self.call_handler(call, ctx).await);
+    }
+}
+
+impl<E: Send + Sync + 'static> Call<WhichHandlers> for EventServer<E> {
+    type Reply = Vec<HandlerId>;
+    async fn handle_call(&mut self, _: WhichHandlers, from: ReplyTo<Self::Reply>, _: &mut Ctx<E>) {
+        from.reply(self.handlers.iter().map(|h| h.id.clone()).collect());
+    }
+}
+
+impl<E: Send + Sync + 'static> Cast<Notify<E>> for EventServer<E> {
+    async fn handle_cast(&mut self, Notify(event): Notify<E>, ctx: &mut Ctx<E>) {
+        self.dispatch(&event, ctx).await;
     }
 }

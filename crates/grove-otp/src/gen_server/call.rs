@@ -333,6 +333,10 @@ pub enum CallError {
     /// The server's node was lost before it replied (OTP's `{nodedown, Node}`).
     #[error("the node {0} of the server went down before it replied (nodedown)")]
     NodeDown(String),
+    /// The request's type is not registered for distribution, on this node or on the
+    /// server's: the text says which.
+    #[error("{0}; register the request on every node with NodeBuilder::server::<S>(name, |s| s.call::<Request>(wire name)) (or .cast)")]
+    NotDistributed(String),
     /// The server's node could not take the request or the caller could not read the reply
     /// (a type not registered for distribution on one side, or registered differently).
     #[error("the server's node refused the call: {0}; register the server's types under the same names on every node")]

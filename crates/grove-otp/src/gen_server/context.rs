@@ -6,14 +6,15 @@ use std::time::Duration;
 
 use grove_runtime::{Context, ExitReason, Pid, Ref, TimerRef};
 
-use super::{Envelope, GenServer, Server};
+use super::request::Handler;
+use super::{Cast, Envelope, GenServer, Server};
 
 /// A running server's handle on itself, passed to every callback.
 pub struct ServerContext<S: GenServer> {
     pub(crate) process: Context<Envelope<S>>,
     pub(crate) parent: Option<Pid>,
     pub(crate) stop: Option<ExitReason>,
-    pub(crate) next: Option<S::Cast>,
+    pub(crate) next: Option<Box<dyn Handler<S>>>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) hibernate: bool,
 }
@@ -52,11 +53,14 @@ impl<S: GenServer> ServerContext<S> {
         self.stop = Some(reason);
     }
 
-    /// Runs `handle_continue(next)` right after the current callback, before any message is
-    /// received (OTP's `{continue, Term}`): the way `init` returns quickly and leaves slow setup
-    /// for just after the starter has been released.
-    pub fn continue_with(&mut self, next: S::Cast) {
-        self.next = Some(next);
+    /// Handles `next` as a cast right after the current callback, before any message is
+    /// received (OTP's `{continue, Term}` and `handle_continue`): the way `init` returns quickly
+    /// and leaves slow setup for just after the starter has been released.
+    pub fn continue_with<M: Send + 'static>(&mut self, next: M)
+    where
+        S: Cast<M>,
+    {
+        self.next = Some(super::request::cast(next));
     }
 
     /// If no message arrives within `timeout` after the current callback, `handle_info` gets
@@ -73,10 +77,13 @@ impl<S: GenServer> ServerContext<S> {
         self.hibernate = true;
     }
 
-    /// Delivers `info` to this server's `handle_info` after `delay` (OTP's
-    /// `erlang:send_after(Delay, self(), Msg)`). The timer dies with the server.
-    pub fn send_after(&self, info: S::Info, delay: Duration) -> TimerRef {
-        grove_runtime::send_after(self.process.addr(), Envelope::info(info), delay)
+    /// Casts `message` to this server after `delay` (OTP's `erlang:send_after(Delay, self(),
+    /// Msg)`; the message goes to `Cast<M>::handle_cast`). The timer dies with the server.
+    pub fn send_after<M: Send + 'static>(&self, message: M, delay: Duration) -> TimerRef
+    where
+        S: Cast<M>,
+    {
+        grove_runtime::send_after(self.process.addr(), Envelope::cast(message), delay)
     }
 
     /// Monitors `pid`: its exit arrives as [`super::Info::Down`].

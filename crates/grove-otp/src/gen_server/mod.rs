@@ -1,8 +1,11 @@
 //! `GenServer`: a process that owns some state and serves requests to it, as OTP's `gen_server`.
 //!
-//! The state is the type that implements [`GenServer`]; its callbacks handle calls (a request
-//! and a reply), casts (a request, no reply) and info (anything else: timers, `Down`, trapped
-//! exits, plain messages). [`Server`] is the handle others use: `Copy`, typed, as small as a pid.
+//! The state is the type that implements [`GenServer`]. Each request is a type of its own, and
+//! the server says which it takes: `impl Call<Get> for Kv` answers a call of `Get` with
+//! `Call::Reply`, `impl Cast<Put> for Kv` handles a cast of `Put`. A caller of
+//! `kv.call(Get(..))` gets `Get`'s reply type, checked when the program compiles. Everything
+//! else (monitors' `Down`, trapped exits, the idle timeout) arrives at `handle_info`.
+//! [`Server`] is the handle others use: `Copy`, typed, as small as a pid.
 //!
 //! ```
 //! use grove_otp::prelude::*;
@@ -12,34 +15,29 @@
 //!     count: u64,
 //! }
 //!
-//! enum Op {
-//!     Get,
-//!     Add(u64),
-//! }
+//! struct Get;
+//! struct Add(u64);
 //!
-//! impl GenServer for Counter {
-//!     type Call = Op;
+//! impl GenServer for Counter {}
+//!
+//! impl Call<Get> for Counter {
 //!     type Reply = u64;
-//!     type Cast = u64;
-//!     type Info = ();
-//!
-//!     async fn handle_call(&mut self, op: Op, from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
-//!         if let Op::Add(n) = op {
-//!             self.count += n;
-//!         }
+//!     async fn handle_call(&mut self, _: Get, from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
 //!         from.reply(self.count);
 //!     }
+//! }
 //!
-//!     async fn handle_cast(&mut self, n: u64, _: &mut ServerContext<Self>) {
+//! impl Cast<Add> for Counter {
+//!     async fn handle_cast(&mut self, Add(n): Add, _: &mut ServerContext<Self>) {
 //!         self.count += n;
 //!     }
 //! }
 //!
 //! grove_runtime::run(|_: grove_runtime::Context<()>| async {
 //!     let counter = Server::start_link(Counter::default()).await?;
-//!     counter.cast(2);
-//!     assert_eq!(counter.call(Op::Add(3)).await?, 5);
-//!     assert_eq!(counter.call(Op::Get).await?, 5);
+//!     counter.cast(Add(2));
+//!     counter.cast(Add(3));
+//!     assert_eq!(counter.call(Get).await?, 5);
 //!     counter.stop(ExitReason::Normal).await?;
 //!     Ok(())
 //! });
@@ -52,6 +50,7 @@
 
 mod call;
 mod context;
+mod request;
 mod run;
 
 use std::fmt;
@@ -68,29 +67,23 @@ use tracing::Instrument;
 
 pub use call::{CallError, ReplyTo, DEFAULT_CALL_TIMEOUT};
 pub use context::ServerContext;
+pub use request::{ErasedRequest, RequestKey};
 
 use crate::start::StartError;
+use request::Request;
 
-/// A server's state and callbacks. Every callback has a default except where a server must say
-/// what it does; the defaults follow Elixir's `use GenServer`.
+/// A server's state and the callbacks that are not about one request type: start, everything
+/// that is not a request, and stop. Every callback has a default, so a server that only answers
+/// requests implements it with an empty block. The requests it takes are [`Call`] and [`Cast`]
+/// impls.
 ///
 /// Callbacks are `async` and run one at a time, in the server's process: while one runs (and
 /// awaits), the next message waits. A panic in a callback stops the server with the panic as
 /// its reason, after `terminate`.
 pub trait GenServer: Sized + Send + 'static {
-    /// Requests that get a reply.
-    type Call: Send + 'static;
-    /// The reply to a call.
-    type Reply: Send + 'static;
-    /// Requests that get no reply; also what [`ServerContext::continue_with`] carries.
-    type Cast: Send + 'static;
-    /// Other messages: sent with [`Server::send`], or by timers from
-    /// [`ServerContext::send_after`].
-    type Info: Send + 'static;
-
     /// Runs in the new process before the starter is released. An error stops the server with
-    /// that reason and is what the starter gets back. Keep it short: slow setup belongs in
-    /// `handle_continue`, requested here with [`ServerContext::continue_with`].
+    /// that reason and is what the starter gets back. Keep it short: slow setup belongs in a
+    /// request run right after, asked for here with [`ServerContext::continue_with`].
     fn init(
         &mut self,
         ctx: &mut ServerContext<Self>,
@@ -99,41 +92,12 @@ pub trait GenServer: Sized + Send + 'static {
         async { Ok(()) }
     }
 
-    /// Handles a call. Answer through `from`, now or later.
-    /// The default stops the server: a call it does not expect is a bug to hear about.
-    fn handle_call(
-        &mut self,
-        request: Self::Call,
-        from: ReplyTo<Self::Reply>,
-        ctx: &mut ServerContext<Self>,
-    ) -> impl Future<Output = ()> + Send {
-        ctx.stop(ExitReason::error(format!(
-            "{} got a call but does not implement handle_call",
-            std::any::type_name::<Self>()
-        )));
-        // The caller hears the reason once the server has stopped.
-        async move { drop((request, from)) }
-    }
-
-    /// Handles a cast. The default stops the server, as for calls.
-    fn handle_cast(
-        &mut self,
-        request: Self::Cast,
-        ctx: &mut ServerContext<Self>,
-    ) -> impl Future<Output = ()> + Send {
-        drop(request);
-        ctx.stop(ExitReason::error(format!(
-            "{} got a cast but does not implement handle_cast",
-            std::any::type_name::<Self>()
-        )));
-        async {}
-    }
-
-    /// Handles everything else. The default logs the message's kind and carries on, as
-    /// Elixir's does.
+    /// Handles what is not a request: a monitored process's `Down`, a linked process's exit
+    /// while trapping exits, the idle timeout. The default logs the message's kind and carries
+    /// on, as Elixir's does.
     fn handle_info(
         &mut self,
-        info: Info<Self::Info>,
+        info: Info,
         ctx: &mut ServerContext<Self>,
     ) -> impl Future<Output = ()> + Send {
         tracing::warn!(
@@ -143,16 +107,6 @@ pub trait GenServer: Sized + Send + 'static {
             std::any::type_name::<Self>()
         );
         async {}
-    }
-
-    /// Runs what [`ServerContext::continue_with`] asked for, before the next message. The
-    /// default handles it as a cast.
-    fn handle_continue(
-        &mut self,
-        next: Self::Cast,
-        ctx: &mut ServerContext<Self>,
-    ) -> impl Future<Output = ()> + Send {
-        self.handle_cast(next, ctx)
     }
 
     /// Runs when the server stops: asked by a callback ([`ServerContext::stop`]), by
@@ -169,11 +123,37 @@ pub trait GenServer: Sized + Send + 'static {
     }
 }
 
-/// A message for `handle_info`.
+/// A call the server answers: `impl Call<Get> for Kv` makes `kv.call(Get(..))` return
+/// `Result<Self::Reply, CallError>`.
+pub trait Call<M: Send + 'static>: GenServer {
+    /// What the caller gets back.
+    type Reply: Send + 'static;
+
+    /// Handles the call. Answer through `from`, now or later (keep it in the state, hand it to
+    /// another process); dropping it unanswered fails the call with
+    /// [`CallError::NoReply`].
+    fn handle_call(
+        &mut self,
+        request: M,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// A request the server handles without a reply: what [`Server::cast`] sends, and what
+/// [`ServerContext::send_after`] and [`ServerContext::continue_with`] carry to the server itself.
+pub trait Cast<M: Send + 'static>: GenServer {
+    /// Handles the request.
+    fn handle_cast(
+        &mut self,
+        request: M,
+        ctx: &mut ServerContext<Self>,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+/// What `handle_info` gets: every message that is not a request.
 #[derive(Debug)]
-pub enum Info<I> {
-    /// A message sent with [`Server::send`] or a timer.
-    Message(I),
+pub enum Info {
     /// A monitored process exited.
     Down(Down),
     /// A linked process exited and this server traps exits.
@@ -182,10 +162,9 @@ pub enum Info<I> {
     Timeout,
 }
 
-impl<I> Info<I> {
+impl Info {
     fn kind(&self) -> &'static str {
         match self {
-            Info::Message(_) => "message",
             Info::Down(_) => "down",
             Info::Exit(_) => "exit",
             Info::Timeout => "timeout",
@@ -196,51 +175,53 @@ impl<I> Info<I> {
 /// What a server's mailbox holds. Opaque: build messages through [`Server`].
 pub struct Envelope<S: GenServer>(pub(crate) Request<S>);
 
-pub(crate) enum Request<S: GenServer> {
-    /// A call, with the caller's `grove.call` span when tracing records it: the server's
-    /// `grove.handle_call` span is its child, so a trace follows a call across processes.
-    Call(S::Call, ReplyTo<S::Reply>, Option<Box<tracing::Span>>),
-    Cast(S::Cast),
-    Info(S::Info),
-    Stop(Box<ExitReason>),
-}
-
 impl<S: GenServer> Envelope<S> {
-    fn info(info: S::Info) -> Self {
-        Envelope(Request::Info(info))
+    /// A call of `M` answered through `from`: what the distribution layer delivers for a
+    /// remote caller.
+    pub fn call<M: Send + 'static>(request: M, from: ReplyTo<<S as Call<M>>::Reply>) -> Self
+    where
+        S: Call<M>,
+    {
+        Envelope(Request::Handle(request::call(request, from, None)))
+    }
+
+    /// A cast of `M`.
+    pub fn cast<M: Send + 'static>(request: M) -> Self
+    where
+        S: Cast<M>,
+    {
+        Envelope(Request::Handle(request::cast(request)))
+    }
+
+    /// A stop request (what [`Server::stop`] sends).
+    pub fn stop(reason: ExitReason) -> Self {
+        Envelope(Request::Stop(Box::new(reason)))
+    }
+
+    /// Which call or cast the envelope holds; `None` for a stop request.
+    pub fn request_key(&self) -> Option<RequestKey> {
+        match &self.0 {
+            Request::Handle(handler) => Some(handler.key()),
+            Request::Stop(_) => None,
+        }
     }
 
     /// Takes the envelope apart, for code that carries requests by hand: the distribution layer
     /// turns a request to a server on another node into bytes this way.
     pub fn into_request(self) -> ServerRequest<S> {
         match self.0 {
-            Request::Call(request, from, _) => ServerRequest::Call(request, from),
-            Request::Cast(request) => ServerRequest::Cast(request),
-            Request::Info(info) => ServerRequest::Info(info),
+            Request::Handle(handler) => ServerRequest::Request(ErasedRequest(handler)),
             Request::Stop(reason) => ServerRequest::Stop(*reason),
         }
-    }
-
-    /// Builds an envelope from its parts: what [`Envelope::into_request`] took apart.
-    pub fn from_request(request: ServerRequest<S>) -> Self {
-        Envelope(match request {
-            ServerRequest::Call(request, from) => Request::Call(request, from, None),
-            ServerRequest::Cast(request) => Request::Cast(request),
-            ServerRequest::Info(info) => Request::Info(info),
-            ServerRequest::Stop(reason) => Request::Stop(Box::new(reason)),
-        })
     }
 }
 
 /// What an [`Envelope`] carries, taken apart. [`Server`]'s methods build these; only code that
 /// carries requests between nodes needs to see them.
 pub enum ServerRequest<S: GenServer> {
-    /// A call and where its reply goes.
-    Call(S::Call, ReplyTo<S::Reply>),
-    /// A cast.
-    Cast(S::Cast),
-    /// A message for `handle_info`.
-    Info(S::Info),
+    /// A call or a cast, still boxed: take it out by type with
+    /// [`ErasedRequest::downcast_call`] or [`ErasedRequest::downcast_cast`].
+    Request(ErasedRequest<S>),
     /// Stop with this reason (what [`Server::stop`] sends).
     Stop(ExitReason),
 }
@@ -353,29 +334,39 @@ impl<S: GenServer> Server<S> {
         Ok(server)
     }
 
-    /// Calls the server and waits up to [`DEFAULT_CALL_TIMEOUT`] for the reply.
-    pub async fn call(&self, request: S::Call) -> Result<S::Reply, CallError> {
+    /// Calls the server and waits up to [`DEFAULT_CALL_TIMEOUT`] for the reply: `M`'s reply
+    /// type, `<S as Call<M>>::Reply`.
+    // The reply type is a parameter `R` rather than the projection `<S as Call<M>>::Reply`, so a
+    // caller's future holds `R` itself: a projection inside a future whose `Send` is checked
+    // (every process body's) fails with "not general enough" when the reply has a lifetime.
+    pub async fn call<M, R>(&self, request: M) -> Result<R, CallError>
+    where
+        S: Call<M, Reply = R>,
+        M: Send + 'static,
+        R: Send + 'static,
+    {
         self.call_timeout(request, DEFAULT_CALL_TIMEOUT).await
     }
 
     /// Calls the server and waits up to `timeout` for the reply (`Duration::MAX` waits as long
     /// as the server lives).
-    pub async fn call_timeout(
-        &self,
-        request: S::Call,
-        timeout: Duration,
-    ) -> Result<S::Reply, CallError> {
+    pub async fn call_timeout<M, R>(&self, request: M, timeout: Duration) -> Result<R, CallError>
+    where
+        S: Call<M, Reply = R>,
+        M: Send + 'static,
+        R: Send + 'static,
+    {
         let span = tracing::debug_span!(
             "grove.call",
             server = %self.pid(),
-            request = std::any::type_name::<S::Call>(),
+            request = std::any::type_name::<M>(),
         );
         // Carried to the server only when a subscriber records it; a disabled span costs one
         // check per poll.
         let parent = (!span.is_disabled()).then(|| Box::new(span.clone()));
         let outcome = call::call(
             self.addr,
-            |from| Envelope(Request::Call(request, from, parent)),
+            |from| Envelope(Request::Handle(request::call(request, from, parent))),
             timeout,
         )
         .instrument(span.clone())
@@ -387,13 +378,11 @@ impl<S: GenServer> Server<S> {
     }
 
     /// Sends a request without waiting (OTP's `cast`): never fails, even if the server is gone.
-    pub fn cast(&self, request: S::Cast) {
-        send(self.addr, Envelope(Request::Cast(request)));
-    }
-
-    /// Sends a message to the server's `handle_info`.
-    pub fn send(&self, info: S::Info) {
-        send(self.addr, Envelope::info(info));
+    pub fn cast<M: Send + 'static>(&self, request: M)
+    where
+        S: Cast<M>,
+    {
+        send(self.addr, Envelope::cast(request));
     }
 
     /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited.
@@ -408,7 +397,7 @@ impl<S: GenServer> Server<S> {
         let Some(exited) = watch_exit(self.pid()) else {
             return Err(CallError::NoProc);
         };
-        let request = Envelope(Request::Stop(Box::new(reason.clone())));
+        let request = Envelope::stop(reason.clone());
         grove_runtime::try_deliver(self.addr, request)?;
         match exited.await {
             exit if exit == reason => Ok(()),

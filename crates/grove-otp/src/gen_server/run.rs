@@ -2,12 +2,11 @@
 //! the continue, idle timeout, hibernate and stop requests they leave in the context, and
 //! `terminate` on the way out.
 
-use grove_runtime::{Context, ExitReason, Message, Pid};
-use tracing::Instrument;
-
 use super::call::{parking, UnansweredCalls};
-use super::{Envelope, GenServer, Info, Request, ServerContext};
+use super::request::Request;
+use super::{Envelope, GenServer, Info, ServerContext};
 use crate::start::{guarded, Ack, StartError};
+use grove_runtime::{Context, ExitReason, Message, Pid};
 
 /// Registers the new server in a `via` registry, from inside its process; returns what undoes
 /// it (for a failed `init`, so the key is free when the starter hears of the failure).
@@ -90,7 +89,7 @@ async fn serve_messages<S: GenServer>(
             std::mem::take(&mut unanswered).dropped();
         }
         let (handled, dropped) = if let Some(next) = ctx.next.take() {
-            parking(guarded(state.handle_continue(next, ctx))).await
+            parking(guarded(next.handle(state, ctx))).await
         } else {
             if std::mem::take(&mut ctx.hibernate) {
                 ctx.process.shrink_mailbox();
@@ -101,28 +100,12 @@ async fn serve_messages<S: GenServer>(
             };
             match message {
                 None => parking(guarded(state.handle_info(Info::Timeout, ctx))).await,
-                Some(Message::User(Envelope(request))) => match request {
-                    Request::Call(request, from, None) => {
-                        parking(guarded(state.handle_call(request, from, ctx))).await
-                    }
-                    Request::Call(request, from, Some(caller)) => {
-                        let span = tracing::debug_span!(
-                            parent: &*caller,
-                            "grove.handle_call",
-                            server = %ctx.pid(),
-                        );
-                        parking(guarded(state.handle_call(request, from, ctx)))
-                            .instrument(span)
-                            .await
-                    }
-                    Request::Cast(request) => {
-                        parking(guarded(state.handle_cast(request, ctx))).await
-                    }
-                    Request::Info(info) => {
-                        parking(guarded(state.handle_info(Info::Message(info), ctx))).await
-                    }
-                    Request::Stop(reason) => return (*reason, unanswered),
-                },
+                Some(Message::User(Envelope(Request::Handle(request)))) => {
+                    parking(guarded(request.handle(state, ctx))).await
+                }
+                Some(Message::User(Envelope(Request::Stop(reason)))) => {
+                    return (*reason, unanswered)
+                }
                 // The parent going down takes a trapping server with it, through `terminate`.
                 Some(Message::Exit(exit)) if Some(exit.from) == ctx.parent => {
                     return (exit.reason, unanswered)

@@ -34,7 +34,9 @@ use tokio::time::Instant;
 use super::intensity::{Intensity, RestartWindow};
 use super::spec::{ChildKind, ChildSpec, Shutdown};
 use super::{stats, ChildCounts, ChildInfo, ChildStatus, SupervisorError, OPERATOR_TIMEOUT};
-use crate::gen_server::{CallError, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions};
+use crate::gen_server::{
+    Call, CallError, Cast, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
+};
 use crate::start::StartError;
 
 /// A dynamic supervisor's configuration.
@@ -126,40 +128,34 @@ impl DynamicSupervisorRef {
         Server::whereis(name).map(DynamicSupervisorRef)
     }
 
-    async fn request(&self, call: Call) -> Result<Reply, SupervisorError> {
-        Ok(self.0.call_timeout(call, OPERATOR_TIMEOUT).await?)
+    async fn request<M: Send + 'static>(
+        &self,
+        request: M,
+    ) -> Result<<DynamicServer as Call<M>>::Reply, SupervisorError>
+    where
+        DynamicServer: Call<M>,
+    {
+        Ok(self.0.call_timeout(request, OPERATOR_TIMEOUT).await?)
     }
 
     /// Starts a child from `spec`; `Ok(None)` if its start said to ignore it.
     pub async fn start_child(&self, spec: ChildSpec) -> Result<Option<Pid>, SupervisorError> {
-        match self.request(Call::Start(spec)).await? {
-            Reply::Started(started) => started,
-            _ => unreachable!("start_child is answered with a start"),
-        }
+        self.request(StartChild(spec)).await?
     }
 
     /// Stops the child `pid` as its spec says; it is not restarted.
     pub async fn terminate_child(&self, pid: Pid) -> Result<(), SupervisorError> {
-        match self.request(Call::Terminate(pid)).await? {
-            Reply::Done(done) => done,
-            _ => unreachable!("terminate_child is answered with done"),
-        }
+        self.request(TerminateChild(pid)).await?
     }
 
     /// The children, in no particular order.
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
-        match self.request(Call::Which).await? {
-            Reply::Children(children) => Ok(children),
-            _ => unreachable!("which_children is answered with children"),
-        }
+        self.request(WhichChildren).await
     }
 
     /// How many children.
     pub async fn count_children(&self) -> Result<ChildCounts, SupervisorError> {
-        match self.request(Call::Count).await? {
-            Reply::Counts(counts) => Ok(counts),
-            _ => unreachable!("count_children is answered with counts"),
-        }
+        self.request(CountChildren).await
     }
 
     /// Stops every child (all at once), then the supervisor.
@@ -168,19 +164,11 @@ impl DynamicSupervisorRef {
     }
 }
 
-pub(super) enum Call {
-    Start(ChildSpec),
-    Terminate(Pid),
-    Which,
-    Count,
-}
-
-pub(super) enum Reply {
-    Started(Result<Option<Pid>, SupervisorError>),
-    Done(Result<(), SupervisorError>),
-    Children(Vec<ChildInfo>),
-    Counts(ChildCounts),
-}
+/// The requests a dynamic supervisor answers, each with its own reply type.
+pub(super) struct StartChild(ChildSpec);
+pub(super) struct TerminateChild(Pid);
+pub(super) struct WhichChildren;
+pub(super) struct CountChildren;
 
 /// A failed restart to try again: the key of a child waiting in `restarting`.
 pub(super) struct Retry(u64);
@@ -233,7 +221,7 @@ impl DynamicServer {
                 let key = self.next_retry;
                 self.next_retry += 1;
                 self.restarting.insert(key, spec);
-                ctx.server().send(Retry(key));
+                ctx.server().cast(Retry(key));
             }
         }
     }
@@ -304,95 +292,121 @@ impl DynamicServer {
 }
 
 impl GenServer for DynamicServer {
-    type Call = Call;
-    type Reply = Reply;
-    type Cast = ();
-    type Info = Retry;
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
         Ok(())
     }
 
-    async fn handle_call(
-        &mut self,
-        request: Call,
-        from: ReplyTo<Reply>,
-        ctx: &mut ServerContext<Self>,
-    ) {
-        let reply = match request {
-            Call::Start(spec) => {
-                if let Some(max) = self.max_children {
-                    if self.children.len() + self.restarting.len() >= max {
-                        from.reply(Reply::Started(Err(SupervisorError::MaxChildren(max))));
-                        return;
-                    }
-                }
-                Reply::Started(self.start(spec, ctx).await.map_err(SupervisorError::Start))
+    async fn handle_info(&mut self, info: Info, ctx: &mut ServerContext<Self>) {
+        if let Info::Exit(exit) = info {
+            let Some(spec) = self.children.remove(&exit.from) else {
+                return;
+            };
+            super::spec::log_child_exit(ctx.pid(), &spec.id, &exit);
+            if spec.restart.restarts_after(&exit.reason) {
+                self.restart(spec, ctx).await;
             }
-            Call::Terminate(pid) => match self.children.remove(&pid) {
-                Some(spec) => {
-                    let reason =
-                        super::server::shutdown_process(ctx.process(), pid, spec.shutdown).await;
-                    stats::CHILDREN_STOPPED.inc();
-                    tracing::debug!(supervisor = %ctx.pid(), %pid, %reason, "child terminated on request");
-                    Reply::Done(Ok(()))
-                }
-                None => Reply::Done(Err(SupervisorError::NotFound(pid.to_string()))),
-            },
-            Call::Which => Reply::Children(
-                self.children
-                    .iter()
-                    .map(|(pid, spec)| Self::info(*pid, spec))
-                    .chain(self.restarting.values().map(|spec| ChildInfo {
-                        id: spec.id.clone(),
-                        status: ChildStatus::Restarting,
-                        kind: spec.kind,
-                    }))
-                    .collect(),
-            ),
-            Call::Count => {
-                let supervisors = self
-                    .children
-                    .values()
-                    .filter(|spec| spec.kind == ChildKind::Supervisor)
-                    .count();
-                Reply::Counts(ChildCounts {
-                    specs: self.children.len() + self.restarting.len(),
-                    active: self.children.len(),
-                    supervisors,
-                    workers: self.children.len() - supervisors,
-                })
-            }
-        };
-        from.reply(reply);
-    }
-
-    async fn handle_cast(&mut self, _: (), _: &mut ServerContext<Self>) {}
-
-    async fn handle_info(&mut self, info: Info<Retry>, ctx: &mut ServerContext<Self>) {
-        match info {
-            Info::Exit(exit) => {
-                let Some(spec) = self.children.remove(&exit.from) else {
-                    return;
-                };
-                super::spec::log_child_exit(ctx.pid(), &spec.id, &exit);
-                if spec.restart.restarts_after(&exit.reason) {
-                    self.restart(spec, ctx).await;
-                }
-            }
-            Info::Message(Retry(key)) => {
-                if let Some(spec) = self.restarting.remove(&key) {
-                    self.restart(spec, ctx).await;
-                }
-            }
-            Info::Down(_) | Info::Timeout => {}
         }
+        // `Down`s are from shutdowns that already ended; nothing else is expected.
     }
 
     async fn terminate(&mut self, reason: &ExitReason, ctx: &mut ServerContext<Self>) {
         let span =
             tracing::debug_span!("grove.supervisor.shutdown", supervisor = %ctx.pid(), %reason);
         self.stop_all(ctx).instrument(span).await;
+    }
+}
+
+impl Call<StartChild> for DynamicServer {
+    type Reply = Result<Option<Pid>, SupervisorError>;
+
+    async fn handle_call(
+        &mut self,
+        StartChild(spec): StartChild,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        if let Some(max) = self.max_children {
+            if self.children.len() + self.restarting.len() >= max {
+                from.reply(Err(SupervisorError::MaxChildren(max)));
+                return;
+            }
+        }
+        from.reply(self.start(spec, ctx).await.map_err(SupervisorError::Start));
+    }
+}
+
+impl Call<TerminateChild> for DynamicServer {
+    type Reply = Result<(), SupervisorError>;
+
+    async fn handle_call(
+        &mut self,
+        TerminateChild(pid): TerminateChild,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        let Some(spec) = self.children.remove(&pid) else {
+            from.reply(Err(SupervisorError::NotFound(pid.to_string())));
+            return;
+        };
+        let reason = super::server::shutdown_process(ctx.process(), pid, spec.shutdown).await;
+        stats::CHILDREN_STOPPED.inc();
+        tracing::debug!(supervisor = %ctx.pid(), %pid, %reason, "child terminated on request");
+        from.reply(Ok(()));
+    }
+}
+
+impl Call<WhichChildren> for DynamicServer {
+    type Reply = Vec<ChildInfo>;
+
+    async fn handle_call(
+        &mut self,
+        _: WhichChildren,
+        from: ReplyTo<Self::Reply>,
+        _: &mut ServerContext<Self>,
+    ) {
+        let restarting = self.restarting.values().map(|spec| ChildInfo {
+            id: spec.id.clone(),
+            status: ChildStatus::Restarting,
+            kind: spec.kind,
+        });
+        from.reply(
+            self.children
+                .iter()
+                .map(|(pid, spec)| Self::info(*pid, spec))
+                .chain(restarting)
+                .collect(),
+        );
+    }
+}
+
+impl Call<CountChildren> for DynamicServer {
+    type Reply = ChildCounts;
+
+    async fn handle_call(
+        &mut self,
+        _: CountChildren,
+        from: ReplyTo<ChildCounts>,
+        _: &mut ServerContext<Self>,
+    ) {
+        let supervisors = self
+            .children
+            .values()
+            .filter(|spec| spec.kind == ChildKind::Supervisor)
+            .count();
+        from.reply(ChildCounts {
+            specs: self.children.len() + self.restarting.len(),
+            active: self.children.len(),
+            supervisors,
+            workers: self.children.len() - supervisors,
+        });
+    }
+}
+
+impl Cast<Retry> for DynamicServer {
+    async fn handle_cast(&mut self, Retry(key): Retry, ctx: &mut ServerContext<Self>) {
+        if let Some(spec) = self.restarting.remove(&key) {
+            self.restart(spec, ctx).await;
+        }
     }
 }

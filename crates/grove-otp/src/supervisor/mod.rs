@@ -50,9 +50,9 @@ pub use intensity::{Backoff, Intensity};
 use server::SupervisorServer;
 pub use spec::{ChildKind, ChildSpec, IntoChild, Restart, Shutdown, Strategy};
 
-use crate::gen_server::{CallError, Server, StartOptions};
+use crate::gen_server::{Call, CallError, Server, StartOptions};
 use crate::start::StartError;
-use server::{Call, Reply};
+use server::{CountChildren, DeleteChild, RestartChild, StartChild, TerminateChild, WhichChildren};
 
 /// A supervisor's configuration: strategy, intensity, optional backoff, children in start order.
 /// A plain value: clone it to start the same tree twice, or to restart it as a child.
@@ -262,57 +262,45 @@ impl SupervisorRef {
         Server::whereis(name).map(SupervisorRef)
     }
 
-    async fn request(&self, call: Call) -> Result<Reply, SupervisorError> {
-        Ok(self.0.call_timeout(call, OPERATOR_TIMEOUT).await?)
+    async fn request<M: Send + 'static>(
+        &self,
+        request: M,
+    ) -> Result<<SupervisorServer as Call<M>>::Reply, SupervisorError>
+    where
+        SupervisorServer: Call<M>,
+    {
+        Ok(self.0.call_timeout(request, OPERATOR_TIMEOUT).await?)
     }
 
     /// The children in start order.
     pub async fn which_children(&self) -> Result<Vec<ChildInfo>, SupervisorError> {
-        match self.request(Call::WhichChildren).await? {
-            Reply::Children(children) => Ok(children),
-            _ => unreachable!("which_children is answered with children"),
-        }
+        self.request(WhichChildren).await
     }
 
     /// How many children, running and in all.
     pub async fn count_children(&self) -> Result<ChildCounts, SupervisorError> {
-        match self.request(Call::CountChildren).await? {
-            Reply::Counts(counts) => Ok(counts),
-            _ => unreachable!("count_children is answered with counts"),
-        }
+        self.request(CountChildren).await
     }
 
     /// Adds a child after the others and starts it; `Ok(None)` if its start said to ignore it.
     /// A child that fails to start is not added.
     pub async fn start_child(&self, spec: ChildSpec) -> Result<Option<Pid>, SupervisorError> {
-        match self.request(Call::StartChild(spec)).await? {
-            Reply::Started(started) => started,
-            _ => unreachable!("start_child is answered with a start"),
-        }
+        self.request(StartChild(spec)).await?
     }
 
     /// Stops a child as its spec says and keeps its spec (a temporary child's spec is dropped).
     pub async fn terminate_child(&self, id: &str) -> Result<(), SupervisorError> {
-        match self.request(Call::TerminateChild(id.into())).await? {
-            Reply::Done(done) => done,
-            _ => unreachable!("terminate_child is answered with done"),
-        }
+        self.request(TerminateChild(id.into())).await?
     }
 
     /// Starts a stopped child again.
     pub async fn restart_child(&self, id: &str) -> Result<Option<Pid>, SupervisorError> {
-        match self.request(Call::RestartChild(id.into())).await? {
-            Reply::Started(started) => started,
-            _ => unreachable!("restart_child is answered with a start"),
-        }
+        self.request(RestartChild(id.into())).await?
     }
 
     /// Removes a stopped child's spec.
     pub async fn delete_child(&self, id: &str) -> Result<(), SupervisorError> {
-        match self.request(Call::DeleteChild(id.into())).await? {
-            Reply::Done(done) => done,
-            _ => unreachable!("delete_child is answered with done"),
-        }
+        self.request(DeleteChild(id.into())).await?
     }
 
     /// Stops the supervisor: its children in reverse start order, then itself.

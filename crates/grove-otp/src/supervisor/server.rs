@@ -12,32 +12,20 @@ use tokio::time::Instant;
 use super::core::{ChildId, Core, Decision, Refusal, Slot};
 use super::spec::{ChildKind, ChildSpec, Shutdown};
 use super::{stats, ChildCounts, ChildInfo, ChildStatus, Supervisor, SupervisorError};
-use crate::gen_server::{GenServer, Info, ReplyTo, ServerContext};
+use crate::gen_server::{Call, Cast, GenServer, Info, ReplyTo, ServerContext};
 use crate::start::StartError;
 
-/// Requests an operator makes of a supervisor.
-pub(super) enum Call {
-    WhichChildren,
-    CountChildren,
-    StartChild(ChildSpec),
-    TerminateChild(ChildId),
-    RestartChild(ChildId),
-    DeleteChild(ChildId),
-}
+/// Requests an operator makes of a supervisor, each answered with its own reply type.
+pub(super) struct WhichChildren;
+pub(super) struct CountChildren;
+pub(super) struct StartChild(pub(super) ChildSpec);
+pub(super) struct TerminateChild(pub(super) ChildId);
+pub(super) struct RestartChild(pub(super) ChildId);
+pub(super) struct DeleteChild(pub(super) ChildId);
 
-/// Replies to [`Call`]s.
-pub(super) enum Reply {
-    Children(Vec<ChildInfo>),
-    Counts(ChildCounts),
-    Started(Result<Option<Pid>, SupervisorError>),
-    Done(Result<(), SupervisorError>),
-}
-
-/// The supervisor's own messages to itself.
-pub(super) enum Note {
-    /// A backoff delay is over, or a failed start is retried: start these.
-    RestartDue(Vec<ChildId>),
-}
+/// The supervisor's note to itself: a backoff delay is over, or a failed start is retried:
+/// start these.
+pub(super) struct RestartDue(Vec<ChildId>);
 
 /// A running supervisor's state.
 pub(super) struct SupervisorServer {
@@ -134,7 +122,7 @@ impl SupervisorServer {
                         self.restart_group(start, ctx).await;
                     } else {
                         tracing::info!(supervisor = %ctx.pid(), children = ?start, ?delay, "restart delayed by backoff");
-                        ctx.send_after(Note::RestartDue(start), delay);
+                        ctx.send_after(RestartDue(start), delay);
                     }
                 }
                 .instrument(span)
@@ -169,7 +157,7 @@ impl SupervisorServer {
                         Decision::GiveUp => self.give_up(ctx),
                         Decision::Restart { start, delay, .. } => {
                             // Through the mailbox, so requests and exits are served in between.
-                            ctx.send_after(Note::RestartDue(start), delay);
+                            ctx.send_after(RestartDue(start), delay);
                         }
                         Decision::Nothing => {}
                     }
@@ -195,68 +183,157 @@ impl SupervisorServer {
         }
     }
 
-    async fn handle(&mut self, request: Call, ctx: &mut ServerContext<Self>) -> Reply {
-        match request {
-            Call::WhichChildren => {
-                Reply::Children(self.core.children().map(|c| self.info(c)).collect())
+    fn counts(&self) -> ChildCounts {
+        let mut counts = ChildCounts::default();
+        for child in self.core.children() {
+            counts.specs += 1;
+            if matches!(child.slot, Slot::Running(_)) {
+                counts.active += 1;
             }
-            Call::CountChildren => {
-                let mut counts = ChildCounts::default();
-                for child in self.core.children() {
-                    counts.specs += 1;
-                    if matches!(child.slot, Slot::Running(_)) {
-                        counts.active += 1;
-                    }
-                    match self.specs.get(&child.id).map(|spec| spec.kind) {
-                        Some(ChildKind::Supervisor) => counts.supervisors += 1,
-                        _ => counts.workers += 1,
-                    }
-                }
-                Reply::Counts(counts)
+            match self.specs.get(&child.id).map(|spec| spec.kind) {
+                Some(ChildKind::Supervisor) => counts.supervisors += 1,
+                _ => counts.workers += 1,
             }
-            Call::StartChild(spec) => {
-                let id = spec.id.clone();
-                if let Err(refusal) = self.core.add(id.clone(), spec.restart) {
-                    return Reply::Started(Err(refused(refusal, &id)));
-                }
-                self.specs.insert(id.clone(), spec);
-                let started = self.start_child(&id, ctx).await;
-                if started.is_err() {
-                    // As OTP: a child that fails to start is not added.
-                    let _ = self.core.delete(&id);
-                    self.specs.remove(&id);
-                }
-                Reply::Started(started.map_err(SupervisorError::Start))
-            }
-            Call::TerminateChild(id) => {
-                let Some(child) = self.core.child(&id) else {
-                    return Reply::Done(Err(SupervisorError::NotFound(id.to_string())));
-                };
-                match child.slot {
-                    Slot::Running(pid) => self.stop_child(&id, pid, ctx).await,
-                    // Cancels a pending restart.
-                    Slot::Restarting | Slot::Stopped => self.core.stopped(&id),
-                }
-                if self.core.child(&id).is_none() {
-                    self.specs.remove(&id);
-                }
-                Reply::Done(Ok(()))
-            }
-            Call::RestartChild(id) => {
-                if let Err(refusal) = self.core.may_restart(&id) {
-                    return Reply::Started(Err(refused(refusal, &id)));
-                }
-                let started = self.start_child(&id, ctx).await;
-                Reply::Started(started.map_err(SupervisorError::Start))
-            }
-            Call::DeleteChild(id) => match self.core.delete(&id) {
-                Ok(()) => {
-                    self.specs.remove(&id);
-                    Reply::Done(Ok(()))
-                }
-                Err(refusal) => Reply::Done(Err(refused(refusal, &id))),
-            },
         }
+        counts
+    }
+
+    async fn add_child(
+        &mut self,
+        spec: ChildSpec,
+        ctx: &mut ServerContext<Self>,
+    ) -> Result<Option<Pid>, SupervisorError> {
+        let id = spec.id.clone();
+        self.core
+            .add(id.clone(), spec.restart)
+            .map_err(|refusal| refused(refusal, &id))?;
+        self.specs.insert(id.clone(), spec);
+        let started = self.start_child(&id, ctx).await;
+        if started.is_err() {
+            // As OTP: a child that fails to start is not added.
+            let _ = self.core.delete(&id);
+            self.specs.remove(&id);
+        }
+        started.map_err(SupervisorError::Start)
+    }
+
+    async fn terminate_child(
+        &mut self,
+        id: ChildId,
+        ctx: &mut ServerContext<Self>,
+    ) -> Result<(), SupervisorError> {
+        let Some(child) = self.core.child(&id) else {
+            return Err(SupervisorError::NotFound(id.to_string()));
+        };
+        match child.slot {
+            Slot::Running(pid) => self.stop_child(&id, pid, ctx).await,
+            // Cancels a pending restart.
+            Slot::Restarting | Slot::Stopped => self.core.stopped(&id),
+        }
+        if self.core.child(&id).is_none() {
+            self.specs.remove(&id);
+        }
+        Ok(())
+    }
+
+    async fn restart_child(
+        &mut self,
+        id: ChildId,
+        ctx: &mut ServerContext<Self>,
+    ) -> Result<Option<Pid>, SupervisorError> {
+        self.core
+            .may_restart(&id)
+            .map_err(|refusal| refused(refusal, &id))?;
+        self.start_child(&id, ctx)
+            .await
+            .map_err(SupervisorError::Start)
+    }
+
+    fn delete_child(&mut self, id: ChildId) -> Result<(), SupervisorError> {
+        self.core
+            .delete(&id)
+            .map_err(|refusal| refused(refusal, &id))?;
+        self.specs.remove(&id);
+        Ok(())
+    }
+}
+
+impl Call<WhichChildren> for SupervisorServer {
+    type Reply = Vec<ChildInfo>;
+    async fn handle_call(
+        &mut self,
+        _: WhichChildren,
+        from: ReplyTo<Self::Reply>,
+        _: &mut ServerContext<Self>,
+    ) {
+        from.reply(self.core.children().map(|c| self.info(c)).collect());
+    }
+}
+
+impl Call<CountChildren> for SupervisorServer {
+    type Reply = ChildCounts;
+    async fn handle_call(
+        &mut self,
+        _: CountChildren,
+        from: ReplyTo<ChildCounts>,
+        _: &mut ServerContext<Self>,
+    ) {
+        from.reply(self.counts());
+    }
+}
+
+impl Call<StartChild> for SupervisorServer {
+    type Reply = Result<Option<Pid>, SupervisorError>;
+    async fn handle_call(
+        &mut self,
+        StartChild(spec): StartChild,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        from.reply(self.add_child(spec, ctx).await);
+    }
+}
+
+impl Call<TerminateChild> for SupervisorServer {
+    type Reply = Result<(), SupervisorError>;
+    async fn handle_call(
+        &mut self,
+        TerminateChild(id): TerminateChild,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        from.reply(self.terminate_child(id, ctx).await);
+    }
+}
+
+impl Call<RestartChild> for SupervisorServer {
+    type Reply = Result<Option<Pid>, SupervisorError>;
+    async fn handle_call(
+        &mut self,
+        RestartChild(id): RestartChild,
+        from: ReplyTo<Self::Reply>,
+        ctx: &mut ServerContext<Self>,
+    ) {
+        from.reply(self.restart_child(id, ctx).await);
+    }
+}
+
+impl Call<DeleteChild> for SupervisorServer {
+    type Reply = Result<(), SupervisorError>;
+    async fn handle_call(
+        &mut self,
+        DeleteChild(id): DeleteChild,
+        from: ReplyTo<Self::Reply>,
+        _: &mut ServerContext<Self>,
+    ) {
+        from.reply(self.delete_child(id));
+    }
+}
+
+impl Cast<RestartDue> for SupervisorServer {
+    async fn handle_cast(&mut self, RestartDue(ids): RestartDue, ctx: &mut ServerContext<Self>) {
+        let span = restart_span(ctx.pid(), &ids);
+        self.restart_group(ids, ctx).instrument(span).await
     }
 }
 
@@ -309,11 +386,6 @@ pub(crate) async fn shutdown_process<M: Send + 'static>(
 }
 
 impl GenServer for SupervisorServer {
-    type Call = Call;
-    type Reply = Reply;
-    type Cast = ();
-    type Info = Note;
-
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
         for spec in std::mem::take(&mut self.initial) {
@@ -333,19 +405,7 @@ impl GenServer for SupervisorServer {
         Ok(())
     }
 
-    async fn handle_call(
-        &mut self,
-        request: Call,
-        from: ReplyTo<Reply>,
-        ctx: &mut ServerContext<Self>,
-    ) {
-        let reply = self.handle(request, ctx).await;
-        from.reply(reply);
-    }
-
-    async fn handle_cast(&mut self, _: (), _: &mut ServerContext<Self>) {}
-
-    async fn handle_info(&mut self, info: Info<Note>, ctx: &mut ServerContext<Self>) {
+    async fn handle_info(&mut self, info: Info, ctx: &mut ServerContext<Self>) {
         match info {
             Info::Exit(exit) => {
                 let Some(child) = self.core.child_of(exit.from) else {
@@ -359,10 +419,6 @@ impl GenServer for SupervisorServer {
                     self.specs.remove(&id);
                 }
                 self.apply(decision, ctx).await;
-            }
-            Info::Message(Note::RestartDue(ids)) => {
-                let span = restart_span(ctx.pid(), &ids);
-                self.restart_group(ids, ctx).instrument(span).await
             }
             // Monitors from shutdowns that already ended; nothing else is expected.
             Info::Down(_) | Info::Timeout => {}

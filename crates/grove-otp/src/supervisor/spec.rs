@@ -133,7 +133,7 @@ impl ChildSpec {
     /// ```
     /// # use grove_otp::prelude::*;
     /// # #[derive(Default)] struct Cache;
-    /// # impl GenServer for Cache { type Call = (); type Reply = (); type Cast = (); type Info = (); }
+    /// # impl GenServer for Cache {}
     /// let spec = ChildSpec::new("cache", || Server::start_link(Cache::default()));
     /// ```
     pub fn new<F, Fut, T>(id: impl Into<ChildId>, start: F) -> Self

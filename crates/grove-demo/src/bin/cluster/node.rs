@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::BufRead;
 use std::time::Duration;
 
-use grove::gen_server::{GenServer, ReplyTo, Server, ServerContext, StartOptions};
+use grove::gen_server::{Call, GenServer, ReplyTo, Server, ServerContext, StartOptions};
 use grove::node::{NodeBuilder, NodeEvent, TlsFiles};
 use grove::{Context, ExitReason, Message, Pid};
 use serde::{Deserialize, Serialize};
@@ -35,11 +35,10 @@ struct Bump {
     from: String,
 }
 
-impl GenServer for Tally {
-    type Call = Bump;
+impl GenServer for Tally {}
+
+impl Call<Bump> for Tally {
     type Reply = u64;
-    type Cast = ();
-    type Info = ();
 
     async fn handle_call(&mut self, _: Bump, from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
         self.calls += 1;
@@ -63,7 +62,7 @@ pub fn run(args: NodeArgs) -> ExitReason {
             .tls(TlsFiles::in_dir(&args.certs))
             .static_peers(args.peers)
             .message::<Greeting>("demo.Greeting")
-            .server::<Tally>("demo.Tally")
+            .server::<Tally>("demo.Tally", |tally| tally.call::<Bump>("Bump"))
             .start()
             .await
             .map_err(ExitReason::error)?;
