@@ -260,12 +260,34 @@ impl Dispatcher {
                     );
                 }
             }
-            Control::Demonitor {
-                target, reference, ..
-            } => {
-                if let Some(local) = self.local(target) {
-                    session.remove_monitored(reference);
+            Control::Demonitor { reference, .. } => {
+                // The session knows which local process the monitor watches, also when it
+                // was made by name.
+                if let Some(local) = session.remove_monitored(reference) {
                     rt::remove_monitor(local, reference);
+                }
+            }
+            Control::MonitorName {
+                watcher,
+                name,
+                reference,
+            } => {
+                let remote = self.remote(watcher);
+                let holder = grove_runtime::whereis(&name);
+                let watching =
+                    holder.is_some_and(|local| session.accept_monitor(reference, local, remote));
+                if !watching {
+                    // Nobody holds the name (or its holder just exited): `noproc`, for the node
+                    // itself, as the target was never resolved.
+                    session.signal(
+                        None,
+                        &Control::Down {
+                            target: WirePid { creation: 0, id: 0 },
+                            watcher,
+                            reference,
+                            reason: ExitReason::NoProc,
+                        },
+                    );
                 }
             }
             Control::Down {

@@ -145,6 +145,14 @@ pub(crate) enum Control {
     Peers {
         nodes: Vec<(String, String)>,
     },
+    /// `watcher` monitors whoever holds `name` on the receiving node (Erlang's
+    /// `monitor(process, {Name, Node})`): the receiver resolves it, and answers with `Down` and
+    /// `noproc` (for the node's pseudo-pid) if nobody holds it.
+    MonitorName {
+        watcher: WirePid,
+        name: String,
+        reference: Ref,
+    },
 }
 
 #[cfg(test)]

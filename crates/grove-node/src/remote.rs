@@ -8,7 +8,7 @@ use grove_runtime::{Pid, Ref};
 use serde::Serialize;
 
 use crate::config::NodeError;
-use crate::protocol::{Dest, Request, Response};
+use crate::protocol::{Request, Response};
 
 /// How long [`whereis`] and [`spawn`] wait for the other node's answer.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -30,29 +30,7 @@ pub fn monitor_node(node: &str) -> Option<Ref> {
 /// `{Name, Node} ! Msg`). Like `send`, it never fails: if no process holds the name there, or
 /// the node cannot be reached, the message is dropped. `M` must be registered for distribution.
 pub fn send_named<M: Send + 'static>(name: &str, node: &str, message: M) {
-    let Ok(inner) = crate::node::current_inner() else {
-        tracing::debug!(%name, %node, "message dropped: distribution is not running");
-        return;
-    };
-    if node == &*inner.name {
-        let _ = grove_runtime::send_named(name, message);
-        return;
-    }
-    match inner.session_for(node_pid(node), true) {
-        Some(session) => crate::router::send_message(
-            &inner,
-            &session,
-            Dest::Name(name),
-            Box::new(message),
-            std::any::type_name::<M>(),
-        ),
-        None => {
-            inner
-                .stats
-                .dropped_no_connection
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
+    grove_runtime::remote::send_named(name, node, message);
 }
 
 /// Waits while the connection to `to`'s node is *busy*: while more than

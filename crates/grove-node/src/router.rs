@@ -6,6 +6,7 @@
 use std::any::Any;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Duration;
 
 use grove_runtime::remote::{self as rt, RemoteRouter};
 use grove_runtime::{ExitReason, Pid, Ref};
@@ -14,11 +15,14 @@ use crate::frame::Kind;
 use crate::node::NodeInner;
 use crate::outbound::Queued;
 use crate::protocol::{Control, Dest, MessageHeader, WirePid};
-use crate::session::{postcard_into, Session};
+use crate::session::{postcard_into, Phase, Session};
 use crate::stats::bump;
 use grove_otp::gen_server::CallError;
 
 pub(crate) struct Router(pub(crate) Arc<NodeInner>);
+
+/// How long a caller waiting for a connection pauses between attempts.
+const RECONNECT_PAUSE: Duration = Duration::from_millis(50);
 
 /// True for the pseudo-pid that stands for a node itself (what `monitor_node` watches).
 pub(crate) fn is_node_pid(pid: Pid) -> bool {
@@ -137,6 +141,56 @@ impl RemoteRouter for Router {
         );
     }
 
+    fn send_named(
+        &self,
+        name: &str,
+        node: &str,
+        message: Box<dyn Any + Send>,
+        type_name: &'static str,
+    ) {
+        let target = crate::remote::node_pid(node);
+        let Some(session) = self.session(target) else {
+            self.dropped_unreachable(target);
+            if let Some(entry) = self.0.registry.by_type((*message).type_id()) {
+                // A call hears at once that the node cannot be reached.
+                entry.refuse(message, CallError::NodeDown(node.to_string()));
+            }
+            return;
+        };
+        send_message(&self.0, &session, Dest::Name(name), message, type_name);
+    }
+
+    fn connect(&self, node: &str, within: Duration) -> Option<rt::Connecting> {
+        let target = crate::remote::node_pid(node);
+        if self
+            .existing(target)
+            .is_some_and(|session| matches!(session.phase(), Phase::Up(_)))
+        {
+            return None;
+        }
+        let inner = self.0.clone();
+        Some(Box::pin(async move {
+            let deadline = tokio::time::Instant::now() + within;
+            loop {
+                if let Some(session) = inner.session_for(target, true) {
+                    let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                    if crate::node::session_up(&session, left).await.is_ok() {
+                        return true;
+                    }
+                }
+                // Not reachable just now (a failed attempt is retried after a pause): try
+                // again until the time is up.
+                let pause = deadline
+                    .saturating_duration_since(tokio::time::Instant::now())
+                    .min(RECONNECT_PAUSE);
+                if pause.is_zero() {
+                    return false;
+                }
+                tokio::time::sleep(pause).await;
+            }
+        }))
+    }
+
     fn link(&self, from: Pid, to: Pid) {
         let Some(session) = self.session(to) else {
             rt::deliver_link_exit(from, to, ExitReason::NoConnection);
@@ -226,9 +280,31 @@ impl RemoteRouter for Router {
         }
     }
 
+    fn monitor_name(&self, watcher: Pid, name: &str, node: &str, reference: Ref) {
+        let target = crate::remote::node_pid(node);
+        let Some(session) = self.session(target) else {
+            rt::deliver_down(watcher, reference, target, ExitReason::NoConnection);
+            return;
+        };
+        if !session.add_monitor(reference, watcher, target) {
+            rt::deliver_down(watcher, reference, target, ExitReason::NoConnection);
+            return;
+        }
+        session.signal(
+            Some(watcher),
+            &Control::MonitorName {
+                watcher: WirePid::of(watcher),
+                name: name.to_string(),
+                reference,
+            },
+        );
+    }
+
     fn demonitor(&self, watcher: Pid, target: Pid, reference: Ref) {
         if let Some(session) = self.existing(target) {
-            if session.remove_monitor(reference) && !is_node_pid(target) {
+            // Also for the node's pseudo-pid: a monitor by name has it as its target until the
+            // name's holder is known (a `monitor_node`'s `Demonitor` finds nothing there).
+            if session.remove_monitor(reference) {
                 session.signal(
                     Some(watcher),
                     &Control::Demonitor {

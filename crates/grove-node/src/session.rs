@@ -362,8 +362,13 @@ impl Session {
         true
     }
 
-    pub(crate) fn remove_monitored(&self, reference: Ref) {
-        self.rel.lock().monitored.remove(&reference);
+    /// Forgets the peer's monitor `reference`; returns the local process it watched.
+    pub(crate) fn remove_monitored(&self, reference: Ref) -> Option<Pid> {
+        self.rel
+            .lock()
+            .monitored
+            .remove(&reference)
+            .map(|(target, _)| target)
     }
 
     /// Closes the session only if it never came up: a failed connection attempt must not close

@@ -25,6 +25,7 @@ use std::time::Duration;
 
 use crate::cell::{AnyCell, ProcessCell, Status};
 use crate::current::LinkError;
+use crate::dest::Dest;
 use crate::exit::{ExitReason, IntoExitReason};
 use crate::message::Message;
 use crate::pid::{Addr, Pid, Ref};
@@ -125,26 +126,24 @@ impl<M: Send + 'static> Context<M> {
         std::mem::replace(&mut control.trap_exit, trap)
     }
 
-    /// Links this process with `pid`: when either exits abnormally, the other gets an exit signal.
+    /// Links this process with `to` (a pid, or whoever holds a local or `via` name now): when
+    /// either exits abnormally, the other gets an exit signal.
     ///
-    /// Linking to a process that is not alive delivers `noproc` at once, as a broken link would:
-    /// a [`Message::Exit`] if this process traps exits, and otherwise this process *dies with
-    /// `noproc` at its next await*. To handle a dead pid instead, use [`Context::try_link`],
-    /// which is OTP's `link/1`.
-    pub fn link(&mut self, pid: impl Into<Pid>) {
-        let _ = signal::link(
-            self.me(),
-            pid.into(),
-            &table::Global,
-            signal::IfDead::Signal,
-        );
+    /// Linking to a process that is not alive (or a name nobody holds) delivers `noproc` at
+    /// once, as a broken link would: a [`Message::Exit`] if this process traps exits, and
+    /// otherwise this process *dies with `noproc` at its next await*. To handle a dead pid
+    /// instead, use [`Context::try_link`], which is OTP's `link/1`. A name on another node
+    /// cannot be linked by name (OTP's `link/1` takes pids): it is logged and treated as
+    /// `noproc`; [`Context::try_link`] refuses it.
+    pub fn link(&mut self, to: impl Into<Dest>) {
+        link_from(self.me(), to.into());
     }
 
-    /// Links this process with `pid` as OTP's `link/1` does: if `pid` is a local process that is
-    /// not alive, a process that traps exits gets `Exit { reason: noproc }` and `Ok`; one that
-    /// does not gets [`LinkError::NoProc`] and no signal, so it can carry on. (A pid of another
-    /// node is linked through the distribution layer, which reports a lost node as
-    /// `noconnection` on the link.)
+    /// Links this process with `to` as OTP's `link/1` does: if `to` is a local process that is
+    /// not alive (or a name nobody holds), a process that traps exits gets
+    /// `Exit { reason: noproc }` and `Ok`; one that does not gets [`LinkError::NoProc`] and no
+    /// signal, so it can carry on. (A pid of another node is linked through the distribution
+    /// layer, which reports a lost node as `noconnection` on the link.)
     ///
     /// ```
     /// use grove_runtime::{run, Context, LinkError};
@@ -156,8 +155,8 @@ impl<M: Send + 'static> Context<M> {
     ///     // Still alive: the failed link sent no signal.
     /// });
     /// ```
-    pub fn try_link(&mut self, pid: impl Into<Pid>) -> Result<(), LinkError> {
-        crate::current::try_link_from(self.me(), pid.into())
+    pub fn try_link(&mut self, to: impl Into<Dest>) -> Result<(), LinkError> {
+        crate::current::try_link_from(self.me(), to.into())
     }
 
     /// Removes the link with `pid`. Once this returns, that link can no longer affect this
@@ -166,10 +165,12 @@ impl<M: Send + 'static> Context<M> {
         signal::unlink(self.me(), pid.into(), &table::Global);
     }
 
-    /// Watches `pid`: when it exits, this process receives one [`Message::Down`] with the
-    /// returned reference. Watching a dead process gives `Down` with `noproc` at once.
-    pub fn monitor(&mut self, pid: impl Into<Pid>) -> Ref {
-        signal::monitor(self.me(), pid.into(), &table::Global)
+    /// Watches `to`: when it exits, this process receives one [`Message::Down`] with the
+    /// returned reference. `to` is a pid, or a name: whoever holds it now is watched (a name on
+    /// another node is resolved there). Watching a dead process, or a name nobody holds, gives
+    /// `Down` with `noproc` at once.
+    pub fn monitor(&mut self, to: impl Into<Dest>) -> Ref {
+        crate::dest::monitor(self.me(), to.into())
     }
 
     /// Stops the monitor `reference`; no `Down` for it arrives afterwards. With `flush`, a `Down`
@@ -349,4 +350,16 @@ impl<M: Send + 'static, F: FnMut(&Message<M>) -> bool> Future for RecvMatch<'_, 
             }
         }
     }
+}
+
+/// `Context::link` for the process `me`.
+pub(crate) fn link_from(me: &dyn crate::cell::AnyCell, to: Dest) {
+    let pid = match crate::dest::link_target(to) {
+        Ok(pid) => pid,
+        Err(crate::dest::Unlinkable::RemoteName(name, node)) => {
+            tracing::warn!(%name, %node, "a name on another node cannot be linked by name (link to its pid); treated as noproc");
+            Pid::nobody()
+        }
+    };
+    let _ = signal::link(me, pid, &table::Global, signal::IfDead::Signal);
 }

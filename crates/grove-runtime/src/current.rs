@@ -13,6 +13,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use crate::dest::Dest;
 use crate::exit::ExitReason;
 use crate::pid::Pid;
 
@@ -140,31 +141,32 @@ impl Drop for Running {
     }
 }
 
-/// Links the calling process with `pid` (Erlang's `link/1`), for code that has no
-/// [`crate::Context`] at hand. Returns false, doing nothing, outside processes.
-pub fn link(pid: impl Into<Pid>) -> bool {
-    with_current(|me| {
-        let _ = crate::signal::link(
-            me,
-            pid.into(),
-            &crate::table::Global,
-            crate::signal::IfDead::Signal,
-        );
-    })
+/// Links the calling process with `to` (Erlang's `link/1`), for code that has no
+/// [`crate::Context`] at hand: see [`crate::Context::link`]. Returns false, doing nothing,
+/// outside processes.
+pub fn link(to: impl Into<Dest>) -> bool {
+    let to = to.into();
+    with_current(|me| crate::context::link_from(me, to))
 }
 
-/// Links the calling process with `pid` as OTP's `link/1` does, for code that has no
+/// Links the calling process with `to` as OTP's `link/1` does, for code that has no
 /// [`crate::Context`] at hand: see [`crate::Context::try_link`]. Outside processes, fails with
 /// [`LinkError::NotInProcess`].
-pub fn try_link(pid: impl Into<Pid>) -> Result<(), LinkError> {
+pub fn try_link(to: impl Into<Dest>) -> Result<(), LinkError> {
     let me = self_pid()
         .and_then(crate::table::lookup)
         .ok_or(LinkError::NotInProcess)?;
-    try_link_from(&*me, pid.into())
+    try_link_from(&*me, to.into())
 }
 
 /// OTP's `link/1` from the process `me`: what [`try_link`] and [`crate::Context::try_link`] do.
-pub(crate) fn try_link_from(me: &dyn crate::cell::AnyCell, pid: Pid) -> Result<(), LinkError> {
+pub(crate) fn try_link_from(me: &dyn crate::cell::AnyCell, to: Dest) -> Result<(), LinkError> {
+    let pid = match crate::dest::link_target(to) {
+        Ok(pid) => pid,
+        Err(crate::dest::Unlinkable::RemoteName(name, node)) => {
+            return Err(LinkError::RemoteName(format!("{{{name}, {node}}}")))
+        }
+    };
     crate::signal::link(
         me,
         pid,
@@ -175,11 +177,16 @@ pub(crate) fn try_link_from(me: &dyn crate::cell::AnyCell, pid: Pid) -> Result<(
 }
 
 /// Why [`try_link`] (or [`crate::Context::try_link`]) made no link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
-    /// The process is not alive (OTP's `noproc`); nothing was linked and no signal was sent.
+    /// The process is not alive, or nobody holds the name (OTP's `noproc`); nothing was linked
+    /// and no signal was sent. For a name, the pid is one of no process.
     #[error("{0} is not alive (noproc), so it cannot be linked; look it up again or start it")]
     NoProc(Pid),
+    /// A name on another node: links are made with pids (as in OTP, whose `link/1` takes no
+    /// `{Name, Node}`).
+    #[error("{0} is a name on another node, which cannot be linked by name; look its pid up with grove_node::whereis and link to that")]
+    RemoteName(String),
     /// Called outside a process: there is nothing to link.
     #[error("try_link needs a calling process; call it from inside a process")]
     NotInProcess,
@@ -201,15 +208,12 @@ fn with_current(f: impl FnOnce(&dyn crate::cell::AnyCell)) -> bool {
     }
 }
 
-/// Makes the calling process monitor `pid` (Erlang's `monitor/2`), for code that has no
-/// [`crate::Context`] at hand. `None`, doing nothing, outside processes.
-pub fn monitor(pid: impl Into<Pid>) -> Option<crate::pid::Ref> {
+/// Makes the calling process monitor `to` (Erlang's `monitor/2`), for code that has no
+/// [`crate::Context`] at hand: see [`crate::Context::monitor`]. `None`, doing nothing, outside
+/// processes.
+pub fn monitor(to: impl Into<Dest>) -> Option<crate::pid::Ref> {
     let me = self_pid().and_then(crate::table::lookup)?;
-    Some(crate::signal::monitor(
-        &*me,
-        pid.into(),
-        &crate::table::Global,
-    ))
+    Some(crate::dest::monitor(&*me, to.into()))
 }
 
 /// Stops the calling process's monitor `reference` (without flushing a `Down` already

@@ -36,6 +36,7 @@
 mod cell;
 mod context;
 mod current;
+pub mod dest;
 pub mod exit;
 mod introspect;
 pub mod logs;
@@ -60,6 +61,7 @@ pub use context::{Context, Recv, RecvMatch};
 pub use current::{
     demonitor, exiting_reason, link, monitor, self_pid, try_link, unlink, when_gone, LinkError,
 };
+pub use dest::{Dest, Resolved, Via, ViaName};
 pub use exit::{ExitReason, IntoExitReason};
 pub use introspect::{
     mailbox_summary, process_info, processes, system_info, MailboxSummary, ProcessInfo, SystemInfo,

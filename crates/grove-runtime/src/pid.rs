@@ -172,6 +172,12 @@ impl Pid {
         }
     }
 
+    /// The pid of no process on this node (serial 0 is never given out): what a monitor or a
+    /// link to a name nobody holds reports, with `noproc`.
+    pub(crate) fn nobody() -> Pid {
+        Pid::new_local(0)
+    }
+
     /// Builds a pid from its parts, as the distribution layer does for a pid that arrives from
     /// another node. `node` is a `name@host`.
     pub fn from_parts(node: &str, creation: u32, id: u64) -> Pid {

@@ -185,6 +185,19 @@ where
             .and_then(|holders| holders.first().map(|(pid, _)| *pid))
     }
 
+    /// `key` as a destination, looked up in this registry at each use (Elixir's
+    /// `{:via, Registry, {registry, key}}`): give it to `send`, `monitor`, `link`, or to
+    /// `Server::via` for a `GenServer`.
+    pub fn via(&self, key: K) -> crate::Dest
+    where
+        K: std::fmt::Debug,
+    {
+        crate::Dest::Via(crate::dest::Via::new(ViaKey {
+            registry: self.clone(),
+            key,
+        }))
+    }
+
     /// Calls `f` with each process registered under `key` and its value, without copying the
     /// entries. `f` runs under the partition's read lock: it must not register or unregister.
     pub fn dispatch(&self, key: &K, mut f: impl FnMut(Pid, &V)) {
@@ -256,4 +269,24 @@ fn forget<K: Eq + Hash, V>(registry: &Weak<Inner<K, V>>, pid: Pid) {
         }
     }
     inner.members.pin().remove(&pid);
+}
+
+/// A key of a [`Registry`] as a destination.
+struct ViaKey<K, V> {
+    registry: Registry<K, V>,
+    key: K,
+}
+
+impl<K, V> crate::dest::ViaName for ViaKey<K, V>
+where
+    K: Eq + Hash + Clone + Send + Sync + std::fmt::Debug + 'static,
+    V: Send + Sync + 'static,
+{
+    fn whereis(&self) -> Option<Pid> {
+        self.registry.whereis(&self.key)
+    }
+
+    fn describe(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{{via, {:?}}}", self.key)
+    }
 }

@@ -12,7 +12,10 @@
 //! monitor, so a late signal from a peer can never undo an `unlink` or a `demonitor`.
 
 use std::any::Any;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use crate::exit::ExitReason;
 use crate::pid::{Pid, Ref};
@@ -26,6 +29,18 @@ use crate::{signal, table};
 pub trait RemoteRouter: Send + Sync + 'static {
     /// Sends a user message to a process on another node (or an earlier life of this node).
     fn send(&self, to: Pid, message: Box<dyn Any + Send>, type_name: &'static str);
+    /// Sends a user message to whoever holds `name` on the node `node` (Erlang's
+    /// `{Name, Node} ! Msg`); a call inside it is answered by that node if nobody does.
+    fn send_named(
+        &self,
+        name: &str,
+        node: &str,
+        message: Box<dyn Any + Send>,
+        type_name: &'static str,
+    );
+    /// `None` when a connection to `node` is up; otherwise a future that connects (or waits for
+    /// the connection being made) and tells whether it came up within `within`.
+    fn connect(&self, node: &str, within: Duration) -> Option<Connecting>;
     /// The local process `from` has linked to the remote `to` (the link is already in `from`'s
     /// links); ask `to`'s node to add its side.
     fn link(&self, from: Pid, to: Pid);
@@ -39,12 +54,19 @@ pub trait RemoteRouter: Send + Sync + 'static {
     /// The local `watcher` monitors the remote `target` under `reference` (already in its
     /// monitors).
     fn monitor(&self, watcher: Pid, target: Pid, reference: Ref);
+    /// The local `watcher` monitors whoever holds `name` on the node `node` under `reference`
+    /// (already in its monitors, with the node's pseudo-pid as the target): `node` resolves
+    /// the name and answers with `Down` and `noproc` if nobody holds it.
+    fn monitor_name(&self, watcher: Pid, name: &str, node: &str, reference: Ref);
     /// The local `watcher` dropped its monitor `reference` on the remote `target` (demonitor,
     /// or the watcher exited).
     fn demonitor(&self, watcher: Pid, target: Pid, reference: Ref);
     /// The local `target`, monitored by the remote `watcher`, exited with `reason`.
     fn down(&self, watcher: Pid, reference: Ref, target: Pid, reason: &ExitReason);
 }
+
+/// What [`RemoteRouter::connect`] returns while a connection is not up yet.
+pub type Connecting = Pin<Box<dyn Future<Output = bool> + Send>>;
 
 static ROUTER: OnceLock<Arc<dyn RemoteRouter>> = OnceLock::new();
 
@@ -65,6 +87,41 @@ pub(crate) fn send<M: Send + 'static>(to: Pid, message: M) {
             node = %to.node_name(),
             "message to a process of another node dropped: distribution is not running"
         ),
+    }
+}
+
+/// Sends `message` to whoever holds `name` on the node `node` (Erlang's `{Name, Node} ! Msg`).
+/// Like `send`, it never fails: without distribution, or when the node cannot be reached, the
+/// message is dropped (and logged at debug level).
+pub fn send_named<M: Send + 'static>(name: &str, node: &str, message: M) {
+    if *node == *crate::pid::node().name {
+        let _ = crate::names::send_named(name, message);
+        return;
+    }
+    match router() {
+        Some(router) => {
+            router.send_named(name, node, Box::new(message), std::any::type_name::<M>())
+        }
+        None => tracing::debug!(
+            %name,
+            %node,
+            "message to a name on another node dropped: distribution is not running"
+        ),
+    }
+}
+
+/// Connects to `node` if no connection is up, and waits up to `within` for it: true once it
+/// is up (at once if it was). False without distribution, and when it does not come up in time.
+pub async fn connected(node: &str, within: Duration) -> bool {
+    if *node == *crate::pid::node().name {
+        return true;
+    }
+    let Some(router) = router() else {
+        return false;
+    };
+    match router.connect(node, within) {
+        None => true,
+        Some(connecting) => connecting.await,
     }
 }
 
@@ -99,6 +156,13 @@ pub(crate) fn exit(to: Pid, from: Pid, reason: ExitReason) {
 pub(crate) fn monitor(watcher: Pid, target: Pid, reference: Ref) -> bool {
     router()
         .map(|router| router.monitor(watcher, target, reference))
+        .is_some()
+}
+
+/// Hands a new monitor of a name on another node to the router; false when there is none.
+pub(crate) fn monitor_name(watcher: Pid, name: &str, node: &str, reference: Ref) -> bool {
+    router()
+        .map(|router| router.monitor_name(watcher, name, node, reference))
         .is_some()
 }
 

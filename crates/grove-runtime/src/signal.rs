@@ -235,6 +235,25 @@ pub(crate) fn monitor(me: &dyn AnyCell, target: Pid, lookup: &impl Lookup) -> Re
     reference
 }
 
+/// `me` starts watching whoever holds `name` on the other node `node`, which resolves it. Until
+/// then the monitor's target is the node itself, so losing the node fires it with
+/// `noconnection`.
+pub(crate) fn monitor_name(me: &dyn AnyCell, name: &str, node: &str) -> Ref {
+    let reference = Ref::new();
+    let my_pid = me.shared().pid;
+    let node_pid = Pid::from_parts(node, 0, 0);
+    me.shared()
+        .control
+        .lock()
+        .rel()
+        .monitoring
+        .insert(reference, node_pid);
+    if !crate::remote::monitor_name(my_pid, name, node, reference) {
+        deliver_down(me, reference, node_pid, ExitReason::NoConnection);
+    }
+    reference
+}
+
 /// Stops the monitor `reference`. True if it was still active (no `Down` had been delivered).
 pub(crate) fn demonitor(me: &dyn AnyCell, reference: Ref, lookup: &impl Lookup) -> bool {
     let my_pid = me.shared().pid;

@@ -68,6 +68,18 @@ impl Cast<u64> for Counter {
     }
 }
 
+/// Reads the count; registered for distribution on the test node only.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Peek;
+
+impl Call<Peek> for Counter {
+    type Reply = u64;
+
+    async fn handle_call(&mut self, _: Peek, from: ReplyTo<u64>, _: &mut ServerContext<Self>) {
+        from.reply(self.count);
+    }
+}
+
 /// A line of text.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Text(pub String);
@@ -106,7 +118,16 @@ pub fn register(builder: NodeBuilder) -> NodeBuilder {
     builder
         .message::<Text>("test.Text")
         .message::<EchoRequest>("test.EchoRequest")
-        .server::<Counter>("test.Counter", |c| c.call::<Op>("Op").cast::<u64>("u64"))
+        .server::<Counter>("test.Counter", |counter| {
+            let counter = counter.call::<Op>("Op").cast::<u64>("u64");
+            // Only the test node knows `Peek`: a call of it shows what a peer that does not
+            // know a request type answers.
+            if std::env::var_os("GROVE_PEER_NAME").is_none() {
+                counter.call::<Peek>("Peek")
+            } else {
+                counter
+            }
+        })
         .spawnable("test.echo", |args: EchoArgs| {
             grove_runtime::spawn_opt(grove_runtime::SpawnOptions::new(), move |ctx| {
                 echo(ctx, args.prefix)

@@ -379,7 +379,7 @@ impl From<CallError> for ExitReason {
 }
 
 /// Sends a request built around a fresh reply handle and waits for the reply, the handle's
-/// loss, or the timeout.
+/// loss, or the timeout. A pid of another node is connected to first, within the timeout.
 pub(crate) async fn call<M, R>(
     to: Addr<M>,
     make: impl FnOnce(ReplyTo<R>) -> M,
@@ -389,22 +389,60 @@ where
     M: Send + 'static,
     R: Send + 'static,
 {
-    if grove_runtime::self_pid() == Some(to.pid()) {
+    let pid = to.pid();
+    if grove_runtime::self_pid() == Some(pid) {
         return Err(CallError::CallingSelf);
+    }
+    let started = tokio::time::Instant::now();
+    if !pid.is_local() && !grove_runtime::remote::connected(&pid.node_name(), timeout).await {
+        return Err(CallError::NodeDown(pid.node_name().to_string()));
     }
     let (tx, rx) = oneshot::channel();
     let request = make(ReplyTo::new(tx));
     grove_runtime::try_deliver(to, request)?;
-    let outcome = match crate::deadline::timeout(timeout, rx).await {
+    let node = (!pid.is_local()).then(|| pid.node_name());
+    await_reply(rx, timeout, started, node.as_deref()).await
+}
+
+/// A call to whoever holds `name` on the node `node`: connects to `node` first if needed, and
+/// waits for the reply, all within the timeout. That node answers for a name nobody holds.
+pub(crate) async fn call_named<M, R>(
+    name: &str,
+    node: &str,
+    make: impl FnOnce(ReplyTo<R>) -> M,
+    timeout: Duration,
+) -> Result<R, CallError>
+where
+    M: Send + 'static,
+    R: Send + 'static,
+{
+    let started = tokio::time::Instant::now();
+    if !grove_runtime::remote::connected(node, timeout).await {
+        return Err(CallError::NodeDown(node.to_string()));
+    }
+    let (tx, rx) = oneshot::channel();
+    grove_runtime::remote::send_named(name, node, make(ReplyTo::new(tx)));
+    await_reply(rx, timeout, started, Some(node)).await
+}
+
+/// Waits for a call's outcome until `timeout` after `started`. For a server on another node,
+/// losing the node is OTP's `{nodedown, Node}`.
+async fn await_reply<R>(
+    rx: oneshot::Receiver<Result<R, Unanswered>>,
+    timeout: Duration,
+    started: tokio::time::Instant,
+    node: Option<&str>,
+) -> Result<R, CallError> {
+    let left = timeout.saturating_sub(started.elapsed());
+    let outcome = match crate::deadline::timeout(left, rx).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_)) => Err(Unanswered::Dropped),
         Err(_) => return Err(CallError::Timeout(timeout)),
     };
-    outcome.map_err(|unanswered| match unanswered.into_call_error() {
-        // Losing the server's node is OTP's `{nodedown, Node}` for a caller.
-        CallError::Exited(ExitReason::NoConnection) if !to.pid().is_local() => {
-            CallError::NodeDown(to.pid().node_name().to_string())
+    outcome.map_err(|unanswered| match (unanswered.into_call_error(), node) {
+        (CallError::Exited(ExitReason::NoConnection), Some(node)) => {
+            CallError::NodeDown(node.to_string())
         }
-        other => other,
+        (other, _) => other,
     })
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use grove_runtime::{Context, ExitReason, Pid, Ref, TimerRef};
+use grove_runtime::{Context, Dest, ExitReason, Pid, Ref, TimerRef};
 
 use super::request::Handler;
 use super::{Cast, Envelope, GenServer, Server};
@@ -86,9 +86,10 @@ impl<S: GenServer> ServerContext<S> {
         grove_runtime::send_after(self.process.addr(), Envelope::cast(message), delay)
     }
 
-    /// Monitors `pid`: its exit arrives as [`super::Info::Down`].
-    pub fn monitor(&mut self, pid: impl Into<Pid>) -> Ref {
-        self.process.monitor(pid)
+    /// Monitors `to` (a pid, or whoever holds a name now): its exit arrives as
+    /// [`super::Info::Down`].
+    pub fn monitor(&mut self, to: impl Into<Dest>) -> Ref {
+        self.process.monitor(to)
     }
 
     /// Stops a monitor; with `flush`, a `Down` already received is dropped too.
@@ -96,9 +97,10 @@ impl<S: GenServer> ServerContext<S> {
         self.process.demonitor(reference, flush)
     }
 
-    /// Links this server with `pid`.
-    pub fn link(&mut self, pid: impl Into<Pid>) {
-        self.process.link(pid)
+    /// Links this server with `to` (a pid, or whoever holds a local name now); see
+    /// [`Context::link`].
+    pub fn link(&mut self, to: impl Into<Dest>) {
+        self.process.link(to)
     }
 
     /// Removes the link with `pid`.

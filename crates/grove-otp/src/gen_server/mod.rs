@@ -60,7 +60,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use grove_runtime::{
-    send, spawn_opt, watch_exit, Addr, Down, Exit, ExitReason, Pid, SpawnError, SpawnOptions,
+    send, spawn_opt, watch_exit, Addr, Dest, Down, Exit, ExitReason, Pid, Resolved, SpawnError,
+    SpawnOptions,
 };
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -226,37 +227,68 @@ pub enum ServerRequest<S: GenServer> {
     Stop(ExitReason),
 }
 
-/// A handle on a running server: `Copy`, typed by the server's state type, the size of a pid.
-pub struct Server<S: GenServer> {
-    addr: Addr<Envelope<S>>,
+/// A handle on a server, typed by the server's state type. What [`Server::start`] gives (a
+/// `Server<S>`) names the server by its pid: `Copy`, the size of a pid. A handle made with
+/// [`Server::named`], [`Server::remote`] or [`Server::to`] (a `Server<S, Dest>`) names it by a
+/// name looked up at each use, so it reaches the server again after a restart under the name:
+/// Elixir's `GenServer.call(:kv, ...)`, `{:kv, node}` and `{:via, Registry, key}`.
+pub struct Server<S: GenServer, T: Target = Pid> {
+    to: T,
     _server: PhantomData<fn() -> S>,
 }
 
-impl<S: GenServer> Clone for Server<S> {
+/// What a [`Server`] handle points at: a [`Pid`], or a [`Dest`] looked up at each use.
+pub trait Target: target::Sealed + Clone + fmt::Display + Send + Sync + 'static {
+    /// Who it names now.
+    fn resolve(&self) -> Resolved;
+}
+
+mod target {
+    pub trait Sealed {}
+    impl Sealed for grove_runtime::Pid {}
+    impl Sealed for grove_runtime::Dest {}
+}
+
+impl Target for Pid {
+    fn resolve(&self) -> Resolved {
+        Resolved::Pid(*self)
+    }
+}
+
+impl Target for Dest {
+    fn resolve(&self) -> Resolved {
+        Dest::resolve(self)
+    }
+}
+
+impl<S: GenServer, T: Target> Clone for Server<S, T> {
     fn clone(&self) -> Self {
-        *self
+        Server {
+            to: self.to.clone(),
+            _server: PhantomData,
+        }
     }
 }
 
 impl<S: GenServer> Copy for Server<S> {}
 
-impl<S: GenServer> PartialEq for Server<S> {
+impl<S: GenServer, T: Target + PartialEq> PartialEq for Server<S, T> {
     fn eq(&self, other: &Self) -> bool {
-        self.addr == other.addr
+        self.to == other.to
     }
 }
 
-impl<S: GenServer> Eq for Server<S> {}
+impl<S: GenServer, T: Target + Eq> Eq for Server<S, T> {}
 
-impl<S: GenServer> std::hash::Hash for Server<S> {
+impl<S: GenServer, T: Target + std::hash::Hash> std::hash::Hash for Server<S, T> {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.addr.hash(state)
+        self.to.hash(state)
     }
 }
 
-impl<S: GenServer> fmt::Debug for Server<S> {
+impl<S: GenServer, T: Target> fmt::Debug for Server<S, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Server<{}>({})", short_type_name::<S>(), self.pid())
+        write!(f, "Server<{}>({})", short_type_name::<S>(), self.to)
     }
 }
 
@@ -266,15 +298,43 @@ impl<S: GenServer> From<Server<S>> for Pid {
     }
 }
 
+impl<S: GenServer, T: Target> From<Server<S, T>> for Dest {
+    fn from(server: Server<S, T>) -> Dest {
+        match server.to.resolve() {
+            Resolved::Pid(pid) => Dest::Pid(pid),
+            _ => Dest::from(server.to.to_string()),
+        }
+    }
+}
+
+impl<S: GenServer, T: Target> From<&Server<S, T>> for Dest {
+    fn from(server: &Server<S, T>) -> Dest {
+        server.clone().into()
+    }
+}
+
 fn short_type_name<T>() -> &'static str {
     let name = std::any::type_name::<T>();
     name.rsplit("::").next().unwrap_or(name)
 }
 
+impl<S: GenServer> Server<S, Dest> {
+    /// The server's pid now, if it can be known here: `None` when nobody holds the name, and
+    /// for a name on another node.
+    pub fn pid(&self) -> Option<Pid> {
+        self.to.whereis()
+    }
+
+    /// Where the handle points.
+    pub fn dest(&self) -> &Dest {
+        &self.to
+    }
+}
+
 impl<S: GenServer> Server<S> {
     pub(crate) fn from_addr(addr: Addr<Envelope<S>>) -> Self {
         Server {
-            addr,
+            to: addr.pid(),
             _server: PhantomData,
         }
     }
@@ -282,17 +342,43 @@ impl<S: GenServer> Server<S> {
     /// A handle for the server at `pid` (one found in a registry, say). If `pid` is a process of
     /// another kind, calls fail with [`CallError::WrongType`] and casts are dropped and logged.
     pub fn from_pid(pid: Pid) -> Self {
-        Self::from_addr(pid.assume_type())
+        Server {
+            to: pid,
+            _server: PhantomData,
+        }
     }
 
-    /// The server registered as `name`, if one of this type is.
+    /// The server registered as `name` now, if one of this type is (a handle by its pid).
     pub fn whereis(name: &str) -> Option<Self> {
         grove_runtime::whereis_addr::<Envelope<S>>(name).map(Self::from_addr)
     }
 
+    /// A handle on whoever is registered as `name` on this node, looked up at each use
+    /// (Elixir's `GenServer.call(:kv, ...)`). A call when nobody holds the name fails with
+    /// [`CallError::NotRegistered`] (`noproc` as an exit reason).
+    pub fn named(name: impl Into<Arc<str>>) -> Server<S, Dest> {
+        Self::to(Dest::Name(name.into()))
+    }
+
+    /// A handle on whoever is registered as `name` on the node `node`, looked up there at each
+    /// use (Erlang's `{Name, Node}`). The first call connects to `node` if needed and waits
+    /// for the connection, within the call's timeout.
+    pub fn remote(name: impl Into<Arc<str>>, node: impl Into<Arc<str>>) -> Server<S, Dest> {
+        Self::to(Dest::remote(name, node))
+    }
+
+    /// A handle on any destination: a pid, a name, `(name, node)`, or a registry key
+    /// (`registry.via(key)`, Elixir's `{:via, Registry, key}`).
+    pub fn to(dest: impl Into<Dest>) -> Server<S, Dest> {
+        Server {
+            to: dest.into(),
+            _server: PhantomData,
+        }
+    }
+
     /// The server's pid.
     pub fn pid(&self) -> Pid {
-        self.addr.pid()
+        self.to
     }
 
     /// Starts a server with `state` (not linked) and waits until `init` has run.
@@ -333,7 +419,9 @@ impl<S: GenServer> Server<S> {
         crate::start::await_ack(server.pid(), acked, options.timeout).await?;
         Ok(server)
     }
+}
 
+impl<S: GenServer, T: Target> Server<S, T> {
     /// Calls the server and waits up to [`DEFAULT_CALL_TIMEOUT`] for the reply: `M`'s reply
     /// type, `<S as Call<M>>::Reply`.
     // The reply type is a parameter `R` rather than the projection `<S as Call<M>>::Reply`, so a
@@ -358,47 +446,71 @@ impl<S: GenServer> Server<S> {
     {
         let span = tracing::debug_span!(
             "grove.call",
-            server = %self.pid(),
+            server = %self.to,
             request = std::any::type_name::<M>(),
         );
         // Carried to the server only when a subscriber records it; a disabled span costs one
         // check per poll.
         let parent = (!span.is_disabled()).then(|| Box::new(span.clone()));
-        let outcome = call::call(
-            self.addr,
-            |from| Envelope(Request::Handle(request::call(request, from, parent))),
-            timeout,
-        )
-        .instrument(span.clone())
-        .await;
+        let make = |from| Envelope::<S>(Request::Handle(request::call(request, from, parent)));
+        let outcome = match self.to.resolve() {
+            Resolved::Pid(pid) => {
+                call::call(pid.assume_type(), make, timeout)
+                    .instrument(span.clone())
+                    .await
+            }
+            Resolved::Remote { name, node } => {
+                call::call_named(&name, &node, make, timeout)
+                    .instrument(span.clone())
+                    .await
+            }
+            Resolved::Nobody => Err(CallError::NotRegistered(self.to.to_string())),
+        };
         if let Err(error) = &outcome {
             span.in_scope(|| tracing::debug!(%error, "call failed"));
         }
         outcome
     }
 
-    /// Sends a request without waiting (OTP's `cast`): never fails, even if the server is gone.
+    /// Sends a request without waiting (OTP's `cast`): never fails, even if the server is gone
+    /// or nobody holds the name.
     pub fn cast<M: Send + 'static>(&self, request: M)
     where
         S: Cast<M>,
     {
-        send(self.addr, Envelope::cast(request));
+        match self.to.resolve() {
+            Resolved::Pid(pid) => send(pid.assume_type(), Envelope::<S>::cast(request)),
+            Resolved::Remote { name, node } => {
+                grove_runtime::remote::send_named(&name, &node, Envelope::<S>::cast(request))
+            }
+            Resolved::Nobody => {}
+        }
     }
 
     /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited.
     /// Fails with [`CallError::CallingSelf`] from the server itself (use
     /// [`ServerContext::stop`] there), with [`CallError::NoProc`] if it is not running, with [`CallError::Full`] if its
     /// bounded mailbox refuses the request (kill it with `grove::exit` if it must go), or with
-    /// [`CallError::Exited`] if it exited with another reason meanwhile.
+    /// [`CallError::Exited`] if it exited with another reason meanwhile. A name nobody holds
+    /// fails with [`CallError::NotRegistered`]; a server on another node is stopped through
+    /// its node with a call of its own.
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
-        if grove_runtime::self_pid() == Some(self.pid()) {
+        let pid = match self.to.resolve() {
+            Resolved::Pid(pid) => pid,
+            Resolved::Nobody => return Err(CallError::NotRegistered(self.to.to_string())),
+            Resolved::Remote { .. } => return Err(CallError::Refused(format!(
+                "{} is a name on another node: stop the server from its own node, or through a request of yours",
+                self.to
+            ))),
+        };
+        if grove_runtime::self_pid() == Some(pid) {
             return Err(CallError::CallingSelf);
         }
-        let Some(exited) = watch_exit(self.pid()) else {
+        let Some(exited) = watch_exit(pid) else {
             return Err(CallError::NoProc);
         };
-        let request = Envelope::stop(reason.clone());
-        grove_runtime::try_deliver(self.addr, request)?;
+        let request = Envelope::<S>::stop(reason.clone());
+        grove_runtime::try_deliver(pid.assume_type(), request)?;
         match exited.await {
             exit if exit == reason => Ok(()),
             // A process exiting with `kill` is reported as `killed`.

@@ -152,6 +152,12 @@ impl From<SupervisorRef> for Pid {
     }
 }
 
+impl From<SupervisorRef> for grove_runtime::Dest {
+    fn from(supervisor: SupervisorRef) -> grove_runtime::Dest {
+        grove_runtime::Dest::Pid(supervisor.pid())
+    }
+}
+
 impl IntoChild for SupervisorRef {
     fn into_child(self) -> Option<Pid> {
         Some(self.pid())

@@ -1,0 +1,126 @@
+//! Servers on other nodes addressed by `(name, node)`: calls connect on demand and follow a
+//! restart of the node, a name nobody holds is answered by its node, a request type the other
+//! node does not know fails with an error naming it, and a monitor by name watches whoever holds
+//! the name there.
+
+mod common;
+
+use common::*;
+use grove_node::{Node, TlsFiles};
+use grove_otp::gen_server::{CallError, Server};
+use grove_runtime::{Context, Dest, ExitReason, Message};
+
+fn node() -> Node {
+    test_node("t@127.0.0.1", |builder| {
+        builder.tls(TlsFiles::in_dir(certs()))
+    })
+}
+
+fn tls_peer(name: &str, listen: Option<String>) -> Peer {
+    Peer::start(
+        name,
+        PeerOptions {
+            tls: Some(certs()),
+            listen,
+            ..PeerOptions::default()
+        },
+    )
+}
+
+#[test]
+#[ignore = "the body of peer processes, run by the tests themselves"]
+fn peer_main() {
+    common::peer_main();
+}
+
+#[test]
+fn a_call_by_name_and_node_connects_on_demand_and_follows_a_restart_of_the_node() {
+    let node = node();
+    let peer = tls_peer("names@127.0.0.1", None);
+    let name = peer.name.clone();
+    let addr = peer.addr.clone();
+    // Learn the peer's address once; afterwards only its name is used.
+    runtime().block_on(node.connect(&addr)).expect("connect");
+    in_process(move |mut ctx: Context<()>| async move {
+        let mut peer = peer;
+        let counter = Server::<Counter>::remote("counter", name.as_str());
+        assert_eq!(counter.call(Op::Add(2)).await, Ok(2));
+        counter.cast(3);
+        assert_eq!(counter.call(Op::Get).await, Ok(5));
+
+        // Watch whoever holds the name there; the node's death is `noconnection`.
+        let watched = ctx.monitor(Dest::remote("counter", name.as_str()));
+        grove_runtime::blocking(move || peer.kill()).await;
+        match next(&mut ctx).await {
+            Message::Down(down) => {
+                assert_eq!(down.reference, watched);
+                assert_eq!(down.reason, ExitReason::NoConnection);
+            }
+            other => panic!("expected the Down, got {other:?}"),
+        }
+        // The call right after the node is gone fails with `nodedown`, not a timeout.
+        assert_eq!(
+            counter.call(Op::Get).await,
+            Err(CallError::NodeDown(name.clone()))
+        );
+
+        // The node comes back at the same address: the same handle reaches its new counter,
+        // waiting for the connection instead of failing while it is made.
+        let restarted =
+            grove_runtime::blocking(move || tls_peer("names@127.0.0.1", Some(addr))).await;
+        assert_eq!(counter.call(Op::Get).await, Ok(0));
+        drop(restarted);
+    });
+}
+
+#[test]
+fn a_free_name_and_an_unknown_request_type_are_answered_by_the_other_node() {
+    let node = node();
+    let peer = tls_peer("answers@127.0.0.1", None);
+    runtime()
+        .block_on(node.connect(&peer.addr))
+        .expect("connect");
+    let name = peer.name.clone();
+    in_process(move |mut ctx: Context<()>| async move {
+        let nobody = Server::<Counter>::remote("nobody", name.as_str());
+        assert_eq!(
+            nobody.call(Op::Get).await,
+            Err(CallError::NotRegistered("nobody".into()))
+        );
+        assert_eq!(
+            nobody
+                .call(Op::Get)
+                .await
+                .map_err(CallError::into_exit_reason),
+            Err(ExitReason::NoProc)
+        );
+        // A monitor of a name nobody holds there fires at once with `noproc`.
+        let watched = ctx.monitor(Dest::remote("nobody", name.as_str()));
+        match next(&mut ctx).await {
+            Message::Down(down) => {
+                assert_eq!(down.reference, watched);
+                assert_eq!(down.reason, ExitReason::NoProc);
+            }
+            other => panic!("expected the Down, got {other:?}"),
+        }
+        // `Peek` is registered here, not on the peer: its node says so, naming the type.
+        let counter = Server::<Counter>::remote("counter", name.as_str());
+        match counter.call(Peek).await {
+            Err(CallError::NotDistributed(why)) => {
+                assert!(why.contains("test.Counter.Peek"), "{why}");
+            }
+            other => panic!("expected NotDistributed, got {other:?}"),
+        }
+        // The server is still there and answers what both nodes know.
+        assert_eq!(counter.call(Op::Get).await, Ok(0));
+        // A monitor by name is removed with demonitor, and no `Down` comes.
+        let watched = ctx.monitor(Dest::remote("counter", name.as_str()));
+        assert!(ctx.demonitor(watched, true));
+        assert!(counter.call(Op::Crash("on purpose".into())).await.is_err());
+        assert!(ctx
+            .recv_timeout(std::time::Duration::from_millis(200))
+            .await
+            .is_none());
+        drop(peer);
+    });
+}
