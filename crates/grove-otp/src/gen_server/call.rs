@@ -393,15 +393,20 @@ where
     if grove_runtime::self_pid() == Some(pid) {
         return Err(CallError::CallingSelf);
     }
-    let started = tokio::time::Instant::now();
-    if !pid.is_local() && !grove_runtime::remote::connected(&pid.node_name(), timeout).await {
-        return Err(CallError::NodeDown(pid.node_name().to_string()));
+    if !pid.is_local() {
+        let node = pid.node_name();
+        let started = tokio::time::Instant::now();
+        if !grove_runtime::remote::connected(&node, timeout).await {
+            return Err(CallError::NodeDown(node.to_string()));
+        }
+        let (tx, rx) = oneshot::channel();
+        grove_runtime::try_deliver(to, make(ReplyTo::new(tx)))?;
+        let left = timeout.saturating_sub(started.elapsed());
+        return await_reply(rx, left, timeout, Some(&node)).await;
     }
     let (tx, rx) = oneshot::channel();
-    let request = make(ReplyTo::new(tx));
-    grove_runtime::try_deliver(to, request)?;
-    let node = (!pid.is_local()).then(|| pid.node_name());
-    await_reply(rx, timeout, started, node.as_deref()).await
+    grove_runtime::try_deliver(to, make(ReplyTo::new(tx)))?;
+    await_reply(rx, timeout, timeout, None).await
 }
 
 /// A call to whoever holds `name` on the node `node`: connects to `node` first if needed, and
@@ -422,18 +427,18 @@ where
     }
     let (tx, rx) = oneshot::channel();
     grove_runtime::remote::send_named(name, node, make(ReplyTo::new(tx)));
-    await_reply(rx, timeout, started, Some(node)).await
+    let left = timeout.saturating_sub(started.elapsed());
+    await_reply(rx, left, timeout, Some(node)).await
 }
 
-/// Waits for a call's outcome until `timeout` after `started`. For a server on another node,
-/// losing the node is OTP's `{nodedown, Node}`.
+/// Waits up to `left` for a call's outcome (a timeout reports the call's whole `timeout`). For
+/// a server on another node, losing the node is OTP's `{nodedown, Node}`.
 async fn await_reply<R>(
     rx: oneshot::Receiver<Result<R, Unanswered>>,
+    left: Duration,
     timeout: Duration,
-    started: tokio::time::Instant,
     node: Option<&str>,
 ) -> Result<R, CallError> {
-    let left = timeout.saturating_sub(started.elapsed());
     let outcome = match crate::deadline::timeout(left, rx).await {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(_)) => Err(Unanswered::Dropped),
