@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use grove::prelude::*;
+use grove::process::await_exit;
 
 /// A counter server: the smallest useful GenServer.
 #[derive(Default)]

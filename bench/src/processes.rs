@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use grove::prelude::*;
+use grove::process::{register, whereis};
 
 use crate::measure::{rss_bytes, started};
 

@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use grove::prelude::*;
+use grove::process::{process_info, whereis};
 use grove::process::{system_info, whereis_addr};
 use tokio::time::MissedTickBehavior;
 

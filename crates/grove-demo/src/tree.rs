@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use grove::prelude::*;
+use grove::process::{process_info, try_send, whereis, Overflow, SpawnOptions};
 use grove::process::{send_named, whereis_addr, SendError, SpawnError};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};

@@ -8,6 +8,7 @@ use std::time::Duration;
 use grove_kit::health::HealthServer;
 use grove_otp::application::{Application, ApplicationExit};
 use grove_otp::prelude::*;
+use grove_otp::supervisor::Shutdown;
 use grove_runtime::Context;
 use http_support::{get, listener};
 

@@ -101,6 +101,13 @@ pub enum NodeError {
     NotStarted,
 }
 
+impl From<NodeError> for grove_runtime::ExitReason {
+    /// A process that makes a node error its own (with `?`) exits with it as an error reason.
+    fn from(error: NodeError) -> Self {
+        grove_runtime::ExitReason::error(error)
+    }
+}
+
 /// Everything a node runs with (the builder's result).
 #[derive(Debug, Clone)]
 pub(crate) struct Config {

@@ -6,8 +6,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
+use crate::rt;
 use bytes::{Buf, BytesMut};
-use grove_runtime::remote as rt;
 use grove_runtime::{ExitReason, Pid};
 
 use crate::frame::{FrameError, Kind, Reassembler};

@@ -64,6 +64,7 @@ mod outbound;
 mod protocol;
 mod remote;
 mod router;
+mod rt;
 mod session;
 mod stats;
 #[doc(hidden)]

@@ -137,7 +137,11 @@ impl NodeBuilder {
         if NODE.set(node.clone()).is_err() {
             return Err(NodeError::AlreadyStarted(inner.name.to_string()));
         }
-        grove_runtime::remote::set_remote_router(Arc::new(crate::router::Router(inner.clone())));
+        let router = Arc::new(crate::router::Router(inner.clone()));
+        match grove_runtime::remote::set_remote_router(router) {
+            Some(key) => crate::rt::install(key),
+            None => return Err(NodeError::AlreadyStarted(inner.name.to_string())),
+        }
         inner
             .runtime
             .spawn(crate::connection::accept_loop(inner.clone(), listener));

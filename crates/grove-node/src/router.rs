@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use grove_runtime::remote::{self as rt, RemoteRouter};
+use grove_runtime::remote::RemoteRouter;
+
+use crate::rt;
 use grove_runtime::{ExitReason, Pid, Ref};
 
 use crate::frame::Kind;

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use grove_runtime::remote as rt;
+use crate::rt;
 use grove_runtime::{ExitReason, Pid, Ref};
 use parking_lot::Mutex;
 use serde::Serialize;

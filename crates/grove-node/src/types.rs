@@ -182,9 +182,8 @@ where
             .downcast_call::<M>()
             .map_err(|_| "registry entry of another type".to_string())?;
         if let Err(error) = postcard_into(out, &request) {
-            from.fail(CallError::Refused(format!(
-                "the request could not be encoded: {error}"
-            )));
+            let refused = CallError::Refused(format!("the request could not be encoded: {error}"));
+            fail(from, refused);
             return Err(error);
         }
         Ok(Some(Box::new(TypedPending {
@@ -208,15 +207,19 @@ where
                 self.name
             )));
         };
-        let from = ReplyTo::from_fn(move |outcome: Result<<S as Call<M>>::Reply, CallError>| {
-            reply(match outcome {
-                Ok(value) => postcard::to_allocvec(&value).map_err(|error| {
-                    CallFailure::Refused(format!("the reply could not be encoded: {error}"))
-                }),
-                Err(error) => Err(failure_of(error)),
-            });
-        });
-        deliver_envelope::<S>(to, Envelope::call(request, from))
+        let key = key()?;
+        let from = ReplyTo::from_fn(
+            key,
+            move |outcome: Result<<S as Call<M>>::Reply, CallError>| {
+                reply(match outcome {
+                    Ok(value) => postcard::to_allocvec(&value).map_err(|error| {
+                        CallFailure::Refused(format!("the reply could not be encoded: {error}"))
+                    }),
+                    Err(error) => Err(failure_of(error)),
+                });
+            },
+        );
+        deliver_envelope::<S>(to, Envelope::call(key, request, from))
     }
 }
 
@@ -258,7 +261,7 @@ where
 {
     fn deliver(&self, to: Pid, payload: &[u8], _: Option<ReplyRoute>) -> Result<(), Refusal> {
         let request: M = decode(payload)?;
-        deliver_envelope::<S>(to, Envelope::cast(request))
+        deliver_envelope::<S>(to, Envelope::cast(key()?, request))
     }
 }
 
@@ -270,7 +273,7 @@ struct StopWire<S> {
 impl<S: GenServer> Inbound for StopWire<S> {
     fn deliver(&self, to: Pid, payload: &[u8], _: Option<ReplyRoute>) -> Result<(), Refusal> {
         let reason: ExitReason = decode(payload)?;
-        deliver_envelope::<S>(to, Envelope::stop(reason))
+        deliver_envelope::<S>(to, Envelope::stop(key()?, reason))
     }
 }
 
@@ -288,8 +291,10 @@ fn deliver_envelope<S: GenServer>(to: Pid, envelope: Envelope<S>) -> Result<(), 
                 }
                 _ => (Refusal::NoProc, CallError::NoProc),
             };
-            if let ServerRequest::Request(request) = error.into_message().into_request() {
-                request.fail(call_error);
+            if let Ok(key) = key() {
+                if let ServerRequest::Request(request) = error.into_message().into_request(key) {
+                    request.fail(call_error);
+                }
             }
             Err(refusal)
         }
@@ -341,7 +346,7 @@ impl<S: GenServer> Outbound for ServerOut<S> {
         let envelope = message
             .downcast::<Envelope<S>>()
             .map_err(|_| "registry entry of another type".to_string())?;
-        match envelope.into_request() {
+        match envelope.into_request(key().map_err(|refusal| format!("{refusal:?}"))?) {
             ServerRequest::Request(request) => match self.request_of(request.key()) {
                 Some(wire) => wire.encode(request, out),
                 None => {
@@ -358,8 +363,8 @@ impl<S: GenServer> Outbound for ServerOut<S> {
     }
 
     fn refuse(&self, message: Box<dyn Any + Send>, error: CallError) {
-        if let Ok(envelope) = message.downcast::<Envelope<S>>() {
-            if let ServerRequest::Request(request) = envelope.into_request() {
+        if let (Ok(envelope), Ok(key)) = (message.downcast::<Envelope<S>>(), key()) {
+            if let ServerRequest::Request(request) = envelope.into_request(key) {
                 request.fail(error);
             }
         }
@@ -379,12 +384,15 @@ impl<R: DeserializeOwned + Send + 'static> PendingReply for TypedPending<R> {
                 Ok(reply) => {
                     self.from.reply(reply);
                 }
-                Err(error) => self.from.fail(CallError::Refused(format!(
-                    "the reply to {} did not decode: {error}",
-                    self.wire_name
-                ))),
+                Err(error) => fail(
+                    self.from,
+                    CallError::Refused(format!(
+                        "the reply to {} did not decode: {error}",
+                        self.wire_name
+                    )),
+                ),
             },
-            Err(failure) => self.from.fail(call_error_of(failure)),
+            Err(failure) => fail(self.from, call_error_of(failure)),
         }
     }
 
@@ -423,6 +431,19 @@ pub(crate) fn call_error_of(failure: CallFailure) -> CallError {
         CallFailure::NotRegistered(name) => CallError::NotRegistered(name),
         CallFailure::Refused(why) => CallError::Refused(why),
         CallFailure::NotDistributed(why) => CallError::NotDistributed(why),
+    }
+}
+
+/// The runtime's key for delivering what arrives; only a started node has it.
+fn key() -> Result<&'static grove_runtime::remote::RemoteKey, Refusal> {
+    crate::rt::key().ok_or_else(|| Refusal::Undecodable("distribution is not running".into()))
+}
+
+/// Fails a call with `error` (through the node's key; without one the handle is dropped, and
+/// its caller hears `NoReply`).
+fn fail<R: Send + 'static>(from: ReplyTo<R>, error: CallError) {
+    if let Some(key) = crate::rt::key() {
+        from.fail(key, error);
     }
 }
 

@@ -26,19 +26,16 @@ pub mod task;
 
 pub use start::StartError;
 
-/// What a program built on the behaviours imports.
+/// What a program built on the behaviours imports: `GenServer` and its requests, supervisors,
+/// tasks and agents. Event managers, applications and the dynamic and task supervisors' handles
+/// are imported from their modules.
 pub mod prelude {
     pub use crate::agent::Agent;
-    pub use crate::application::{Application, ApplicationExit};
-    pub use crate::event_manager::{EventHandler, EventManager};
     pub use crate::gen_server::{
         Call, CallError, Cast, GenServer, Info, ReplyTo, Server, ServerContext, StartOptions,
     };
     pub use crate::start::StartError;
-    pub use crate::supervisor::{
-        Backoff, ChildSpec, ChildStatus, DynamicSupervisor, DynamicSupervisorRef, Restart,
-        Shutdown, Supervisor, SupervisorRef,
-    };
-    pub use crate::task::{Task, TaskError, TaskSupervisor, TaskSupervisorRef};
+    pub use crate::supervisor::{ChildSpec, DynamicSupervisor, Restart, Supervisor};
+    pub use crate::task::Task;
     pub use grove_runtime::{ExitReason, Pid};
 }

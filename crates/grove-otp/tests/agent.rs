@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use common::*;
 use grove_otp::prelude::*;
+use grove_otp::supervisor::SupervisorRef;
 use grove_runtime::{is_alive, Context};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

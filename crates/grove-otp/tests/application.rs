@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::*;
 use grove_otp::application::{Application, ApplicationExit, StopCause};
 use grove_otp::prelude::*;
+use grove_otp::supervisor::Shutdown;
 use grove_runtime::Context;
 use tokio::sync::oneshot;
 

@@ -14,8 +14,10 @@ use std::time::Duration;
 use common::*;
 use futures_util::StreamExt;
 use grove_otp::prelude::*;
+use grove_otp::supervisor::Shutdown;
 use grove_otp::supervisor::SupervisorError;
 use grove_otp::task::{async_stream, async_stream_iter, AsyncStreamOptions};
+use grove_otp::task::{TaskError, TaskSupervisor, TaskSupervisorRef};
 use grove_runtime::{is_alive, Context, Message, SpawnOptions};
 use tokio::sync::oneshot;
 

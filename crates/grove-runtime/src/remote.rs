@@ -4,8 +4,8 @@
 //! Without distribution (this crate alone), a message to another node's pid is dropped and
 //! logged at debug level, and a link or monitor to one fires at once with `noconnection`, as in
 //! Erlang for a node that cannot be reached. `grove-node` installs a [`RemoteRouter`] to carry
-//! them over the wire instead, and calls the `accept_*` and `deliver_*` functions here for what
-//! arrives.
+//! them over the wire instead, and calls the `accept_*` and `deliver_*` methods of the
+//! [`RemoteKey`] it got for it with what arrives: only the installed router has that key.
 //!
 //! Both halves keep the local rules of `docs/semantics.md`: an exit along a link reaches a
 //! process only while it still has that link, and a `Down` only while it still holds the
@@ -25,7 +25,7 @@ use crate::{signal, table};
 ///
 /// Every method is called with no process lock held and must not block: queue the signal for
 /// the peer's connection and return. When the peer cannot be reached, the router answers for it
-/// with `noconnection` through [`deliver_link_exit`] and [`deliver_down`].
+/// with `noconnection` through [`RemoteKey::deliver_link_exit`] and [`RemoteKey::deliver_down`].
 pub trait RemoteRouter: Send + Sync + 'static {
     /// Sends a user message to a process on another node (or an earlier life of this node).
     fn send(&self, to: Pid, message: Box<dyn Any + Send>, type_name: &'static str);
@@ -70,9 +70,25 @@ pub type Connecting = Pin<Box<dyn Future<Output = bool> + Send>>;
 
 static ROUTER: OnceLock<Arc<dyn RemoteRouter>> = OnceLock::new();
 
-/// Installs the router for remote pids. Returns false if one was installed already.
-pub fn set_remote_router(router: Arc<dyn RemoteRouter>) -> bool {
-    ROUTER.set(router).is_ok()
+/// Installs the router for remote pids, once per OS process. The one caller that installs it
+/// gets the [`RemoteKey`] that delivers signals from other nodes; `None` if a router was
+/// installed already.
+pub fn set_remote_router(router: Arc<dyn RemoteRouter>) -> Option<RemoteKey> {
+    ROUTER.set(router).ok().map(|()| RemoteKey { _private: () })
+}
+
+/// Proof of being the installed distribution layer: only [`set_remote_router`] makes one, for
+/// the code that installed the router. Delivering a signal from another node (an exit, a `Down`,
+/// a link or monitor a peer asks for) takes it, so no other code in the program can forge one.
+#[derive(Clone)]
+pub struct RemoteKey {
+    _private: (),
+}
+
+impl std::fmt::Debug for RemoteKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RemoteKey")
+    }
 }
 
 fn router() -> Option<&'static Arc<dyn RemoteRouter>> {
@@ -181,73 +197,75 @@ pub(crate) fn down(watcher: Pid, reference: Ref, target: Pid, reason: &ExitReaso
     }
 }
 
-/// A remote process asks to link with the local `local`. Returns false (adding nothing) when
-/// `local` is not alive: the caller answers with `noproc`.
-pub fn accept_link(local: Pid, remote: Pid) -> bool {
-    table::with(local, |cell| {
-        let mut control = cell.shared().control.lock();
-        if control.alive {
-            control.rel().links.insert(remote);
-            true
-        } else {
-            false
-        }
-    })
-    .unwrap_or(false)
-}
-
-/// A remote process removed its link with the local `local`.
-pub fn remove_link(local: Pid, remote: Pid) {
-    table::with(local, |cell| {
-        if let Some(rel) = cell.shared().control.lock().rel.as_mut() {
-            rel.links.remove(&remote);
-        }
-    });
-}
-
-/// The remote `from`, linked to the local `to`, exited with `reason` (or its node was lost:
-/// `noconnection`). Delivered only if `to` still has the link, as for a local link.
-pub fn deliver_link_exit(to: Pid, from: Pid, reason: ExitReason) {
-    if let Some(cell) = table::lookup(to) {
-        signal::deliver_exit(&*cell, from, reason, true);
+impl RemoteKey {
+    /// A remote process asks to link with the local `local`. Returns false (adding nothing) when
+    /// `local` is not alive: the caller answers with `noproc`.
+    pub fn accept_link(&self, local: Pid, remote: Pid) -> bool {
+        table::with(local, |cell| {
+            let mut control = cell.shared().control.lock();
+            if control.alive {
+                control.rel().links.insert(remote);
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false)
     }
-}
 
-/// An explicit exit signal (`exit/2`) from the remote `from` to the local `to`.
-pub fn deliver_exit(to: Pid, from: Pid, reason: ExitReason) {
-    if let Some(cell) = table::lookup(to) {
-        signal::deliver_exit(&*cell, from, reason, false);
+    /// A remote process removed its link with the local `local`.
+    pub fn remove_link(&self, local: Pid, remote: Pid) {
+        table::with(local, |cell| {
+            if let Some(rel) = cell.shared().control.lock().rel.as_mut() {
+                rel.links.remove(&remote);
+            }
+        });
     }
-}
 
-/// The remote `watcher` monitors the local `target` under `reference`. Returns false (adding
-/// nothing) when `target` is not alive: the caller answers with `Down` and `noproc`.
-pub fn accept_monitor(target: Pid, reference: Ref, watcher: Pid) -> bool {
-    table::with(target, |cell| {
-        let mut control = cell.shared().control.lock();
-        if control.alive {
-            control.rel().monitored_by.insert(reference, watcher);
-            true
-        } else {
-            false
+    /// The remote `from`, linked to the local `to`, exited with `reason` (or its node was lost:
+    /// `noconnection`). Delivered only if `to` still has the link, as for a local link.
+    pub fn deliver_link_exit(&self, to: Pid, from: Pid, reason: ExitReason) {
+        if let Some(cell) = table::lookup(to) {
+            signal::deliver_exit(&*cell, from, reason, true);
         }
-    })
-    .unwrap_or(false)
-}
+    }
 
-/// The remote watcher of the local `target` dropped its monitor `reference`.
-pub fn remove_monitor(target: Pid, reference: Ref) {
-    table::with(target, |cell| {
-        if let Some(rel) = cell.shared().control.lock().rel.as_mut() {
-            rel.monitored_by.remove(&reference);
+    /// An explicit exit signal (`exit/2`) from the remote `from` to the local `to`.
+    pub fn deliver_exit(&self, to: Pid, from: Pid, reason: ExitReason) {
+        if let Some(cell) = table::lookup(to) {
+            signal::deliver_exit(&*cell, from, reason, false);
         }
-    });
-}
+    }
 
-/// The remote `target` watched by the local `watcher` under `reference` is gone with `reason`
-/// (`noconnection` when its node was lost). Delivered only if the monitor is still held.
-pub fn deliver_down(watcher: Pid, reference: Ref, target: Pid, reason: ExitReason) {
-    if let Some(cell) = table::lookup(watcher) {
-        signal::deliver_down(&*cell, reference, target, reason);
+    /// The remote `watcher` monitors the local `target` under `reference`. Returns false (adding
+    /// nothing) when `target` is not alive: the caller answers with `Down` and `noproc`.
+    pub fn accept_monitor(&self, target: Pid, reference: Ref, watcher: Pid) -> bool {
+        table::with(target, |cell| {
+            let mut control = cell.shared().control.lock();
+            if control.alive {
+                control.rel().monitored_by.insert(reference, watcher);
+                true
+            } else {
+                false
+            }
+        })
+        .unwrap_or(false)
+    }
+
+    /// The remote watcher of the local `target` dropped its monitor `reference`.
+    pub fn remove_monitor(&self, target: Pid, reference: Ref) {
+        table::with(target, |cell| {
+            if let Some(rel) = cell.shared().control.lock().rel.as_mut() {
+                rel.monitored_by.remove(&reference);
+            }
+        });
+    }
+
+    /// The remote `target` watched by the local `watcher` under `reference` is gone with `reason`
+    /// (`noconnection` when its node was lost). Delivered only if the monitor is still held.
+    pub fn deliver_down(&self, watcher: Pid, reference: Ref, target: Pid, reason: ExitReason) {
+        if let Some(cell) = table::lookup(watcher) {
+            signal::deliver_down(&*cell, reference, target, reason);
+        }
     }
 }

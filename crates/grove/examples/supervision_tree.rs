@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use grove::prelude::*;
 use grove::supervisor::stats;
+use grove::supervisor::Backoff;
 
 #[derive(Default)]
 struct Counter {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::*;
 use grove::prelude::*;
+use grove::process::{process_info, processes, spawn_opt, SpawnOptions};
 use grove::process::{system_info, Status};
 use grove::system_monitor::{self, MonitorEvent, Thresholds};
 

@@ -7,6 +7,7 @@ use std::fmt;
 use common::*;
 use grove::prelude::*;
 use grove::process::is_alive;
+use grove::process::SpawnOptions;
 
 /// What the target process is told to do by the observer.
 #[derive(Debug)]

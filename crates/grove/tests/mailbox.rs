@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::*;
 use grove::prelude::*;
 use grove::process::{process_info, SendError};
+use grove::process::{spawn_opt, try_send, Overflow, SpawnOptions};
 use proptest::prelude::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

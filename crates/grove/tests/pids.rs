@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use common::*;
 use grove::prelude::*;
+use grove::process::try_send;
 use grove::process::{is_alive, node};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use grove::prelude::*;
+use grove::process::{await_exit, spawn_opt, SpawnOptions};
 use grove::process::{blocking, is_alive, process_info, whereis, SpawnError};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

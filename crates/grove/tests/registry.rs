@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use common::*;
 use grove::prelude::*;
+use grove::process::{register, whereis};
 use grove::process::{registered, send_named, unregister, whereis_addr, RegisterError, SendError};
 use grove::registry::{Keys, Registry, RegistryError};
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::*;
 use grove::prelude::*;
+use grove::process::{cancel_timer, send_interval};
 use grove::process::{process_info, read_timer};
 
 #[derive(Clone, Debug, PartialEq)]

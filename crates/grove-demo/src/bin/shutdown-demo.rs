@@ -32,6 +32,7 @@ use std::time::Duration;
 use clap::Parser;
 use grove::application::{Application, ApplicationExit};
 use grove::prelude::*;
+use grove::supervisor::Shutdown;
 use grove::task::TaskSupervisor;
 
 /// An Application that shows Grove's graceful shutdown: SIGTERM or Ctrl-C stops it in order.

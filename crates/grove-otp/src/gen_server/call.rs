@@ -81,20 +81,13 @@ impl<R: Send + 'static> ReplyTo<R> {
     }
 
     /// A reply handle that hands the call's outcome to `f`: the reply, or why there was none
-    /// ([`CallError::Exited`] with the server's reason, [`CallError::NoReply`]). For code that
-    /// builds requests by hand, as the distribution layer does to send a remote caller its
-    /// reply over the wire. `f` runs once, on whichever thread answers or drops the handle.
-    ///
-    /// ```
-    /// use grove_otp::gen_server::{CallError, ReplyTo};
-    /// let (tx, rx) = std::sync::mpsc::channel();
-    /// let from = ReplyTo::from_fn(move |outcome: Result<u32, CallError>| {
-    ///     let _ = tx.send(outcome);
-    /// });
-    /// from.reply(7);
-    /// assert_eq!(rx.recv().unwrap(), Ok(7));
-    /// ```
-    pub fn from_fn(f: impl FnOnce(Result<R, CallError>) + Send + 'static) -> Self {
+    /// ([`CallError::Exited`] with the server's reason, [`CallError::NoReply`]). For the
+    /// distribution layer, which sends a remote caller its reply over the wire; it takes that
+    /// layer's key. `f` runs once, on whichever thread answers or drops the handle.
+    pub fn from_fn(
+        _: &grove_runtime::remote::RemoteKey,
+        f: impl FnOnce(Result<R, CallError>) + Send + 'static,
+    ) -> Self {
         ReplyTo {
             sink: Some(Sink::Function(Box::new(f))),
         }
@@ -109,10 +102,15 @@ impl<R: Send + 'static> ReplyTo<R> {
         }
     }
 
-    /// Fails the call with `error` instead of replying. For a proxy that could not get an
-    /// answer: the distribution layer fails a remote call with `Exited(noconnection)` when the
-    /// server's node is lost, and with what the server's node reported otherwise.
-    pub fn fail(mut self, error: CallError) {
+    /// Fails the call with `error` instead of replying. For the distribution layer (it takes
+    /// that layer's key), which fails a remote call with `Exited(noconnection)` when the
+    /// server's node is lost, and with what the server's node reported otherwise. A server
+    /// cannot fail a call with a made-up reason: it replies, or stops.
+    pub fn fail(self, _: &grove_runtime::remote::RemoteKey, error: CallError) {
+        self.fail_with(error);
+    }
+
+    pub(crate) fn fail_with(mut self, error: CallError) {
         if let Some(sink) = self.sink.take() {
             sink.complete(Err(Unanswered::Failed(error)));
         }

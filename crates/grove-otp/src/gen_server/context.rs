@@ -83,7 +83,7 @@ impl<S: GenServer> ServerContext<S> {
     where
         S: Cast<M>,
     {
-        grove_runtime::send_after(self.process.addr(), Envelope::cast(message), delay)
+        grove_runtime::send_after(self.process.addr(), Envelope::cast_of(message), delay)
     }
 
     /// Monitors `to` (a pid, or whoever holds a name now): its exit arrives as

@@ -59,6 +59,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
+use grove_runtime::remote::RemoteKey;
 use grove_runtime::{
     send, spawn_opt, watch_exit, Addr, Dest, Down, Exit, ExitReason, Pid, Resolved, SpawnError,
     SpawnOptions,
@@ -177,26 +178,41 @@ impl Info {
 pub struct Envelope<S: GenServer>(pub(crate) Request<S>);
 
 impl<S: GenServer> Envelope<S> {
-    /// A call of `M` answered through `from`: what the distribution layer delivers for a
-    /// remote caller.
-    pub fn call<M: Send + 'static>(request: M, from: ReplyTo<<S as Call<M>>::Reply>) -> Self
-    where
-        S: Call<M>,
-    {
-        Envelope(Request::Handle(request::call(request, from, None)))
-    }
-
-    /// A cast of `M`.
-    pub fn cast<M: Send + 'static>(request: M) -> Self
+    pub(crate) fn cast_of<M: Send + 'static>(request: M) -> Self
     where
         S: Cast<M>,
     {
         Envelope(Request::Handle(request::cast(request)))
     }
 
-    /// A stop request (what [`Server::stop`] sends).
-    pub fn stop(reason: ExitReason) -> Self {
+    pub(crate) fn stop_of(reason: ExitReason) -> Self {
         Envelope(Request::Stop(Box::new(reason)))
+    }
+
+    /// A call of `M` answered through `from`: what the distribution layer delivers for a
+    /// remote caller. Takes the distribution layer's key.
+    pub fn call<M: Send + 'static>(
+        _: &RemoteKey,
+        request: M,
+        from: ReplyTo<<S as Call<M>>::Reply>,
+    ) -> Self
+    where
+        S: Call<M>,
+    {
+        Envelope(Request::Handle(request::call(request, from, None)))
+    }
+
+    /// A cast of `M`, for the distribution layer (applications use [`Server::cast`]).
+    pub fn cast<M: Send + 'static>(_: &RemoteKey, request: M) -> Self
+    where
+        S: Cast<M>,
+    {
+        Self::cast_of(request)
+    }
+
+    /// A stop request, for the distribution layer (applications use [`Server::stop`]).
+    pub fn stop(_: &RemoteKey, reason: ExitReason) -> Self {
+        Self::stop_of(reason)
     }
 
     /// Which call or cast the envelope holds; `None` for a stop request.
@@ -207,9 +223,9 @@ impl<S: GenServer> Envelope<S> {
         }
     }
 
-    /// Takes the envelope apart, for code that carries requests by hand: the distribution layer
-    /// turns a request to a server on another node into bytes this way.
-    pub fn into_request(self) -> ServerRequest<S> {
+    /// Takes the envelope apart, for the distribution layer, which turns a request to a server
+    /// on another node into bytes this way. Takes its key.
+    pub fn into_request(self, _: &RemoteKey) -> ServerRequest<S> {
         match self.0 {
             Request::Handle(handler) => ServerRequest::Request(ErasedRequest(handler)),
             Request::Stop(reason) => ServerRequest::Stop(*reason),
@@ -393,6 +409,13 @@ impl<S: GenServer> Server<S> {
         Self::start_opt(state, StartOptions::new().link()).await
     }
 
+    /// Starts a server linked to the calling process and registered as `name` (Elixir's
+    /// `GenServer.start_link(Module, arg, name: name)`), and waits until `init` has run. Fails
+    /// with [`StartError::AlreadyStarted`] if the name is taken.
+    pub async fn start_link_named(name: impl Into<Arc<str>>, state: S) -> Result<Self, StartError> {
+        Self::start_opt(state, StartOptions::new().link().name(name)).await
+    }
+
     /// Starts a server with options (a name, a link, a mailbox bound, an init timeout).
     pub async fn start_opt(state: S, options: StartOptions) -> Result<Self, StartError> {
         let parent = if options.link {
@@ -479,9 +502,9 @@ impl<S: GenServer, T: Target> Server<S, T> {
         S: Cast<M>,
     {
         match self.to.resolve() {
-            Resolved::Pid(pid) => send(pid.assume_type(), Envelope::<S>::cast(request)),
+            Resolved::Pid(pid) => send(pid.assume_type(), Envelope::<S>::cast_of(request)),
             Resolved::Remote { name, node } => {
-                grove_runtime::remote::send_named(&name, &node, Envelope::<S>::cast(request))
+                grove_runtime::remote::send_named(&name, &node, Envelope::<S>::cast_of(request))
             }
             Resolved::Nobody => {}
         }
@@ -509,7 +532,7 @@ impl<S: GenServer, T: Target> Server<S, T> {
         let Some(exited) = watch_exit(pid) else {
             return Err(CallError::NoProc);
         };
-        let request = Envelope::<S>::stop(reason.clone());
+        let request = Envelope::<S>::stop_of(reason.clone());
         grove_runtime::try_deliver(pid.assume_type(), request)?;
         match exited.await {
             exit if exit == reason => Ok(()),

@@ -87,7 +87,7 @@ where
     }
 
     fn fail(self: Box<Self>, error: CallError) {
-        self.from.fail(error);
+        self.from.fail_with(error);
     }
 }
 

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use grove::prelude::*;
+use grove::kit::prelude::{
+    retry_if, BreakerConfig, BreakerError, CircuitBreaker, Rate, RateLimiter, RetryPolicy,
+};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;

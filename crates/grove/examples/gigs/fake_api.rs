@@ -15,7 +15,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use grove::prelude::*;
+use grove::kit::prelude::{Rate, RateLimiter};
 
 /// What the API saw and answered.
 #[derive(Default)]

@@ -38,8 +38,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use grove::kit::health::HealthServer;
+use grove::kit::prelude::{AlarmManager, BreakerState, RateLimitedQueue, Watchdog};
 use grove::prelude::*;
 use grove::registry::{Keys, Registry};
+use grove::supervisor::SupervisorRef;
 use grove::supervisor::{stats, DynamicSupervisorRef, Restart};
 
 use client::ApiClient;

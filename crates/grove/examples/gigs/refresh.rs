@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use grove::kit::prelude::{Cache, QueueOptions, Rate, RateLimitedQueue, RetryPolicy};
 use grove::prelude::*;
 use grove::registry::Registry;
 use parking_lot::Mutex;

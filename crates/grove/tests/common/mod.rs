@@ -9,6 +9,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
 
 use grove::prelude::*;
+use grove::process::{await_exit, spawn_opt, SpawnOptions};
 
 /// How long a test waits for something that should happen.
 pub const LONG: Duration = Duration::from_secs(5);
