@@ -362,6 +362,8 @@ impl CronServer {
 }
 
 impl GenServer for CronServer {
+    const KIND: &'static str = "cron";
+
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // Trapping exits makes a supervisor's shutdown run `terminate`, which stops the runs
         // going on (monitored, not linked, so that a failing run fails only itself).

@@ -276,6 +276,8 @@ impl<J: Clone + Send + 'static> QueueServer<J> {
 }
 
 impl<J: Clone + Send + 'static> GenServer for QueueServer<J> {
+    const KIND: &'static str = "queue";
+
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // Trapping exits makes a supervisor's shutdown run `terminate`, which stops the
         // workers (they are monitored, not linked, so that a crash fails only its job).

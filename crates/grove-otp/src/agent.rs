@@ -46,6 +46,8 @@ pub struct AgentServer<S: Send + 'static> {
 }
 
 impl<S: Send + 'static> GenServer for AgentServer<S> {
+    const KIND: &'static str = "agent";
+
     async fn init(&mut self, _: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         if let Some(init) = self.init.take() {
             self.state = Some(init());

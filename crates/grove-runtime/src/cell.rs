@@ -52,6 +52,10 @@ pub(crate) struct Control {
     /// The task's own waker, to wake it for a fatal signal whatever it is waiting on.
     pub(crate) task_waker: Option<Waker>,
     pub(crate) name: Option<Arc<str>>,
+    /// What the process is, for people: `gen_server Kv`, `supervisor root`.
+    pub(crate) label: Option<Arc<str>>,
+    /// The kind of the message it was handling when it stopped abnormally, for its crash report.
+    pub(crate) last_message: Option<&'static str>,
     pub(crate) rel: Option<Box<Relations>>,
 }
 
@@ -76,7 +80,7 @@ impl Control {
 }
 
 /// Where a process is, for introspection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[repr(u8)]
 pub enum Status {
     /// Started but not polled yet, or woken and waiting for a worker thread.
@@ -179,6 +183,8 @@ impl<M: Send + 'static> ProcessCell<M> {
                     pending_exit: None,
                     task_waker: None,
                     name: init.name,
+                    label: None,
+                    last_message: None,
                     rel: init.rel,
                 }),
                 exiting: AtomicBool::new(false),

@@ -224,3 +224,18 @@ pub fn demonitor(reference: crate::pid::Ref) -> bool {
         None => false,
     }
 }
+
+/// Labels the calling process for people: what it is (`gen_server Kv`, `supervisor root`).
+/// Shown by [`crate::process_info`] and in its crash report. The OTP behaviours label their
+/// processes; a plain process may label itself. Does nothing outside processes.
+pub fn set_label(label: impl Into<std::sync::Arc<str>>) {
+    let label = label.into();
+    with_current(|me| me.shared().control.lock().label = Some(label));
+}
+
+/// Records the kind of the message the calling process was handling when it failed, for its
+/// crash report (Elixir's "Last message"). The behaviours call it on their way out after an
+/// abnormal stop. Does nothing outside processes.
+pub fn note_last_message(kind: &'static str) {
+    with_current(|me| me.shared().control.lock().last_message = Some(kind));
+}

@@ -21,13 +21,17 @@ use crate::cell::Status;
 use crate::pid::{node, NodeIdentity, Pid, Ref};
 use crate::table;
 
-/// A snapshot of one process, as Erlang's `process_info/1`.
-#[derive(Clone, Debug)]
+/// A snapshot of one process, as Erlang's `process_info/1`. A serde type, so a remote console
+/// can ask for it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ProcessInfo {
     /// The process.
     pub pid: Pid,
     /// Its registered name, if any.
     pub name: Option<Arc<str>>,
+    /// What it is, for people (`gen_server Kv`, `supervisor root`), if it was labelled: see
+    /// [`crate::set_label`].
+    pub label: Option<Arc<str>>,
     /// Where it is: running, waiting in receive, suspended on something else.
     pub status: Status,
     /// Messages in its mailbox.
@@ -49,7 +53,7 @@ pub struct ProcessInfo {
     /// When it was spawned.
     pub started_at: SystemTime,
     /// What it runs: the type name of its function.
-    pub function: &'static str,
+    pub function: std::borrow::Cow<'static, str>,
     /// Timers aimed at it.
     pub timers: usize,
     /// Watchers of its exit other than links and monitors: pending `await_exit` calls and the
@@ -106,6 +110,7 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     Some(ProcessInfo {
         pid,
         name: control.name.clone(),
+        label: control.label.clone(),
         status: shared.status(),
         mailbox_len: cell.mailbox_len(),
         messages_handled: shared.handled.load(Ordering::Relaxed),
@@ -116,7 +121,7 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
         trap_exit: control.trap_exit,
         parent: shared.parent,
         started_at: shared.started_at,
-        function: shared.function,
+        function: std::borrow::Cow::Borrowed(shared.function),
         timers,
         exit_watchers,
         memory,

@@ -59,7 +59,8 @@ mod timer;
 pub use cell::Status;
 pub use context::{Context, Recv, RecvMatch};
 pub use current::{
-    demonitor, exiting_reason, link, monitor, self_pid, try_link, unlink, when_gone, LinkError,
+    demonitor, exiting_reason, link, monitor, note_last_message, self_pid, set_label, try_link,
+    unlink, when_gone, LinkError,
 };
 pub use dest::{Dest, Resolved, Via, ViaName};
 pub use exit::{ExitReason, IntoExitReason};

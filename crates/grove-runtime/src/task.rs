@@ -143,6 +143,8 @@ fn finish<M: Send + 'static>(cell: &ProcessCell<M>, reason: ExitReason) {
             crate::panics::backtrace_printed(location);
         }
     }
+    // What the crash report says the process was, read before `depart` takes its name.
+    let about = (!reason.is_normal()).then(|| About::of(&shared.control.lock()));
     // The name is released inside `depart`, before the mailbox closes: whoever finds the
     // process dead from here on finds its name free too.
     let departure = signal::depart(cell as &dyn AnyCell);
@@ -155,21 +157,50 @@ fn finish<M: Send + 'static>(cell: &ProcessCell<M>, reason: ExitReason) {
     // Last, and shielded: a logger that fails (a closed stderr, a panicking subscriber) must not
     // stop a process from being taken down and its links from hearing of it.
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        log_exit(shared.pid, shared.function, &reason, panic_site)
+        log_exit(shared.pid, shared.function, about, &reason, panic_site)
     }));
+}
+
+/// What a crash report says a process was: its label (or registered name), and the kind of
+/// message it was handling.
+#[derive(Default)]
+struct About {
+    label: Option<std::sync::Arc<str>>,
+    name: Option<std::sync::Arc<str>>,
+    last_message: Option<&'static str>,
+}
+
+impl About {
+    fn of(control: &crate::cell::Control) -> About {
+        About {
+            label: control.label.clone(),
+            name: control.name.clone(),
+            last_message: control.last_message,
+        }
+    }
 }
 
 fn log_exit(
     pid: crate::Pid,
     function: &'static str,
+    about: Option<About>,
     reason: &ExitReason,
     panic_site: Option<(String, String)>,
 ) {
+    let About {
+        label,
+        name,
+        last_message,
+    } = about.unwrap_or_default();
+    // People read the label; the function's type name is the fallback.
+    let what: &str = label.as_deref().unwrap_or(function);
+    let name = name.as_deref().unwrap_or("");
+    let last_message = last_message.unwrap_or("");
     match reason {
         ExitReason::Panic(message) => {
             let (location, backtrace) = panic_site.unwrap_or_default();
             if tracing::dispatcher::has_been_set() {
-                tracing::error!(%pid, function, panic = %message, %location, %backtrace, "process panicked");
+                tracing::error!(%pid, process = what, name, last_message, panic = %message, %location, %backtrace, "process panicked");
             } else {
                 // No subscriber: a crash must not go unseen, so say it once on stderr (ignoring a
                 // closed stderr, which `eprintln!` would turn into another panic).
@@ -179,18 +210,23 @@ fn log_exit(
                 } else {
                     format!(" at {location}")
                 };
+                let last = if last_message.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (last message: {last_message})")
+                };
                 let _ = writeln!(
                     std::io::stderr(),
-                    "grove: process {pid} ({function}) panicked{at}: {message}{backtrace}"
+                    "grove: process {pid} ({what}) panicked{at}{last}: {message}{backtrace}"
                 );
             }
         }
         ExitReason::Error(message) => {
-            tracing::warn!(%pid, function, reason = %message, "process exited with an error")
+            tracing::warn!(%pid, process = what, name, last_message, reason = %message, "process exited with an error")
         }
         ExitReason::Normal | ExitReason::Shutdown | ExitReason::ShutdownWith(_) => {
             tracing::trace!(%pid, %reason, "process exited")
         }
-        other => tracing::debug!(%pid, function, reason = %other, "process exited"),
+        other => tracing::debug!(%pid, process = what, name, reason = %other, "process exited"),
     }
 }

@@ -236,6 +236,8 @@ fn tell_owner<E: Send + Sync + 'static>(
 }
 
 impl<E: Send + Sync + 'static> GenServer for EventServer<E> {
+    const KIND: &'static str = "event_manager";
+
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         // So a supervisor's shutdown runs every handler's terminate.
         ctx.trap_exit(true);

@@ -83,6 +83,11 @@ use request::Request;
 /// awaits), the next message waits. A panic in a callback stops the server with the panic as
 /// its reason, after `terminate`.
 pub trait GenServer: Sized + Send + 'static {
+    /// What kind of process this is, for its label in logs and introspection: `gen_server`
+    /// (labelled `gen_server Kv`, or `gen_server kv` when registered as `kv`) unless a
+    /// behaviour built on it says otherwise (`supervisor`, `agent`, ...).
+    const KIND: &'static str = "gen_server";
+
     /// Runs in the new process before the starter is released. An error stops the server with
     /// that reason and is what the starter gets back. Keep it short: slow setup belongs in a
     /// request run right after, asked for here with [`ServerContext::continue_with`].
@@ -426,12 +431,13 @@ impl<S: GenServer> Server<S> {
         let (ack, acked) = oneshot::channel();
         let ack = crate::start::ack(ack);
         let mut spawn = options.spawn.link(options.link);
-        if let Some(name) = options.name {
+        if let Some(name) = options.name.clone() {
             spawn = spawn.name(name);
         }
         let via = options.via;
+        let name = options.name.clone();
         let spawned = spawn_opt(spawn, move |process| {
-            run::serve(process, state, parent, via, ack)
+            run::serve(process, state, parent, via, name, ack)
         })
         .map_err(|error| match error {
             SpawnError::NameTaken { holder, .. } => StartError::AlreadyStarted(holder),

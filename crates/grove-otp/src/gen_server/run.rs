@@ -6,6 +6,8 @@ use super::call::{parking, UnansweredCalls};
 use super::request::Request;
 use super::{Envelope, GenServer, Info, ServerContext};
 use crate::start::{guarded, Ack, StartError};
+use std::sync::Arc;
+
 use grove_runtime::{Context, ExitReason, Message, Pid};
 
 /// Registers the new server in a `via` registry, from inside its process; returns what undoes
@@ -18,8 +20,10 @@ pub(crate) async fn serve<S: GenServer>(
     mut state: S,
     parent: Option<Pid>,
     via: Option<ViaRegistration>,
+    name: Option<Arc<str>>,
     ack: Ack,
 ) -> ExitReason {
+    grove_runtime::set_label(label::<S>(name));
     let mut ctx = ServerContext::new(process, parent);
     if let Err(error) = initialize(&mut state, &mut ctx, via).await {
         // The starter gets the error back; it must not also get an exit signal.
@@ -34,7 +38,12 @@ pub(crate) async fn serve<S: GenServer>(
         return reason;
     }
     ack.send(Ok(()));
-    let (reason, mut unanswered) = serve_messages(&mut state, &mut ctx).await;
+    let (reason, mut unanswered, last) = serve_messages(&mut state, &mut ctx).await;
+    if !reason.is_normal() {
+        if let Some(kind) = last {
+            grove_runtime::note_last_message(kind);
+        }
+    }
     // `terminate` runs unless the server is going down from a panic inside `terminate` itself.
     let (terminated, dropped) = parking(guarded(state.terminate(&reason, &mut ctx))).await;
     unanswered.extend(dropped);
@@ -72,23 +81,36 @@ async fn initialize<S: GenServer>(
     outcome
 }
 
+/// What the server is called in logs and introspection: `gen_server Kv`, or the behaviour's
+/// kind and its registered name (`supervisor root`).
+fn label<S: GenServer>(name: Option<Arc<str>>) -> String {
+    match (name, S::KIND) {
+        (Some(name), kind) => format!("{kind} {name}"),
+        (None, "gen_server") => format!("gen_server {}", super::short_type_name::<S>()),
+        (None, kind) => kind.to_string(),
+    }
+}
+
 /// Handles messages until a callback asks to stop, a stop request or the parent's exit arrives,
-/// or a callback panics; returns the reason to stop with, and the calls the last callback
-/// dropped unanswered (their callers learn the reason once `terminate` has run).
+/// or a callback panics; returns the reason to stop with, the calls the last callback dropped
+/// unanswered (their callers learn the reason once `terminate` has run), and the kind of the
+/// last message handled.
 async fn serve_messages<S: GenServer>(
     state: &mut S,
     ctx: &mut ServerContext<S>,
-) -> (ExitReason, UnansweredCalls) {
+) -> (ExitReason, UnansweredCalls, Option<&'static str>) {
     let mut unanswered = UnansweredCalls::default();
+    let mut last = None;
     loop {
         if let Some(reason) = ctx.stop.take() {
-            return (reason, unanswered);
+            return (reason, unanswered, last);
         }
         // The server goes on: calls dropped by the last callback were dropped for good.
         if !unanswered.is_empty() {
             std::mem::take(&mut unanswered).dropped();
         }
         let (handled, dropped) = if let Some(next) = ctx.next.take() {
+            last = Some(next.kind());
             parking(guarded(next.handle(state, ctx))).await
         } else {
             if std::mem::take(&mut ctx.hibernate) {
@@ -99,28 +121,34 @@ async fn serve_messages<S: GenServer>(
                 Some(timeout) => ctx.process.recv_timeout(timeout).await,
             };
             match message {
-                None => parking(guarded(state.handle_info(Info::Timeout, ctx))).await,
+                None => {
+                    last = Some("timeout");
+                    parking(guarded(state.handle_info(Info::Timeout, ctx))).await
+                }
                 Some(Message::User(Envelope(Request::Handle(request)))) => {
+                    last = Some(request.kind());
                     parking(guarded(request.handle(state, ctx))).await
                 }
                 Some(Message::User(Envelope(Request::Stop(reason)))) => {
-                    return (*reason, unanswered)
+                    return (*reason, unanswered, Some("stop"))
                 }
                 // The parent going down takes a trapping server with it, through `terminate`.
                 Some(Message::Exit(exit)) if Some(exit.from) == ctx.parent => {
-                    return (exit.reason, unanswered)
+                    return (exit.reason, unanswered, Some("exit"))
                 }
                 Some(Message::Exit(exit)) => {
+                    last = Some("exit");
                     parking(guarded(state.handle_info(Info::Exit(*exit), ctx))).await
                 }
                 Some(Message::Down(down)) => {
+                    last = Some("down");
                     parking(guarded(state.handle_info(Info::Down(*down), ctx))).await
                 }
             }
         };
         unanswered = dropped;
         if let Err(panic) = handled {
-            return (panic, unanswered);
+            return (panic, unanswered, last);
         }
     }
 }

@@ -292,6 +292,8 @@ impl DynamicServer {
 }
 
 impl GenServer for DynamicServer {
+    const KIND: &'static str = "dynamic_supervisor";
+
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
         Ok(())

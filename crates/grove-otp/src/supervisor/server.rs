@@ -386,6 +386,8 @@ pub(crate) async fn shutdown_process<M: Send + 'static>(
 }
 
 impl GenServer for SupervisorServer {
+    const KIND: &'static str = "supervisor";
+
     async fn init(&mut self, ctx: &mut ServerContext<Self>) -> Result<(), ExitReason> {
         ctx.trap_exit(true);
         for spec in std::mem::take(&mut self.initial) {
