@@ -359,6 +359,7 @@ impl<S: GenServer> Outbound for ServerOut<S> {
                 }
             },
             ServerRequest::Stop(reason) => postcard_into(out, &reason).map(|()| None),
+            ServerRequest::Local => Err("a request for this node's own servers only".to_string()),
         }
     }
 

@@ -56,6 +56,8 @@ pub(crate) struct Control {
     pub(crate) label: Option<Arc<str>>,
     /// The kind of the message it was handling when it stopped abnormally, for its crash report.
     pub(crate) last_message: Option<&'static str>,
+    /// Where system requests go, for a behaviour (see `crate::sys`).
+    pub(crate) system: Option<crate::sys::SystemLane>,
     pub(crate) rel: Option<Box<Relations>>,
 }
 
@@ -185,6 +187,7 @@ impl<M: Send + 'static> ProcessCell<M> {
                     name: init.name,
                     label: None,
                     last_message: None,
+                    system: None,
                     rel: init.rel,
                 }),
                 exiting: AtomicBool::new(false),

@@ -51,6 +51,7 @@ pub mod remote;
 mod runtime;
 mod signal;
 mod sync;
+pub mod sys;
 pub mod system_monitor;
 mod table;
 mod task;

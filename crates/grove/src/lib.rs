@@ -84,7 +84,7 @@ pub use grove_runtime as process;
 #[cfg(feature = "runtime")]
 #[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub use grove_runtime::{
-    exit, registry, run, send, spawn, system_monitor, Addr, Context, Down, Exit, ExitReason,
+    exit, registry, run, send, spawn, sys, system_monitor, Addr, Context, Down, Exit, ExitReason,
     Message, Pid, Ref, SpawnOptions,
 };
 

@@ -17,6 +17,10 @@ pub struct ServerContext<S: GenServer> {
     pub(crate) next: Option<Box<dyn Handler<S>>>,
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) hibernate: bool,
+    /// Suspended by `sys::suspend`: only system requests (and the parent's exit) are handled.
+    pub(crate) suspended: bool,
+    /// `sys::trace` is on: each message is logged in and out.
+    pub(crate) tracing: bool,
 }
 
 impl<S: GenServer> ServerContext<S> {
@@ -28,6 +32,8 @@ impl<S: GenServer> ServerContext<S> {
             next: None,
             idle_timeout: None,
             hibernate: false,
+            suspended: false,
+            tracing: false,
         }
     }
 

@@ -99,6 +99,13 @@ pub trait GenServer: Sized + Send + 'static {
         async { Ok(()) }
     }
 
+    /// The state as an operator sees it through `grove::sys::get_state` (OTP's
+    /// `sys:get_state`), or `None` to decline, which is the default: a state may hold secrets.
+    /// A server whose state is `Debug` can return `Some(format!("{self:?}"))`.
+    fn format_state(&self) -> Option<String> {
+        None
+    }
+
     /// Handles what is not a request: a monitored process's `Down`, a linked process's exit
     /// while trapping exits, the idle timeout. The default logs the message's kind and carries
     /// on, as Elixir's does.
@@ -220,11 +227,11 @@ impl<S: GenServer> Envelope<S> {
         Self::stop_of(reason)
     }
 
-    /// Which call or cast the envelope holds; `None` for a stop request.
+    /// Which call or cast the envelope holds; `None` for a stop or system request.
     pub fn request_key(&self) -> Option<RequestKey> {
         match &self.0 {
             Request::Handle(handler) => Some(handler.key()),
-            Request::Stop(_) => None,
+            _ => None,
         }
     }
 
@@ -234,6 +241,8 @@ impl<S: GenServer> Envelope<S> {
         match self.0 {
             Request::Handle(handler) => ServerRequest::Request(ErasedRequest(handler)),
             Request::Stop(reason) => ServerRequest::Stop(*reason),
+            // Built only by this node for its own servers: never carried to another node.
+            Request::System(_) | Request::Replace(..) => ServerRequest::Local,
         }
     }
 }
@@ -246,6 +255,9 @@ pub enum ServerRequest<S: GenServer> {
     Request(ErasedRequest<S>),
     /// Stop with this reason (what [`Server::stop`] sends).
     Stop(ExitReason),
+    /// A request only this node makes of its own servers (a system request, a state
+    /// replacement): it does not travel.
+    Local,
 }
 
 /// A handle on a server, typed by the server's state type. What [`Server::start`] gives (a
@@ -513,6 +525,25 @@ impl<S: GenServer, T: Target> Server<S, T> {
                 grove_runtime::remote::send_named(&name, &node, Envelope::<S>::cast_of(request))
             }
             Resolved::Nobody => {}
+        }
+    }
+
+    /// Changes the server's state with `f`, outside its callbacks, once the messages before this
+    /// request are handled (OTP's `sys:replace_state`): for tests. Fails as a call does.
+    pub async fn replace_state(
+        &self,
+        f: impl FnOnce(&mut S) + Send + 'static,
+    ) -> Result<(), CallError> {
+        let make = |from| Envelope::<S>(Request::Replace(Box::new(f), from));
+        match self.to.resolve() {
+            Resolved::Pid(pid) if pid.is_local() => {
+                call::call(pid.assume_type(), make, DEFAULT_CALL_TIMEOUT).await
+            }
+            Resolved::Nobody => Err(CallError::NotRegistered(self.to.to_string())),
+            _ => Err(CallError::Refused(format!(
+                "{} is on another node: replace_state works on this node's servers",
+                self.to
+            ))),
         }
     }
 

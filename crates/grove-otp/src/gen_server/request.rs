@@ -244,10 +244,17 @@ where
     })
 }
 
+/// A change of the state that bypasses the callbacks (`Server::replace_state`).
+pub(crate) type Replace<S> = Box<dyn FnOnce(&mut S) + Send>;
+
 /// What an envelope holds.
 pub(crate) enum Request<S: GenServer> {
     /// A call or a cast.
     Handle(Box<dyn Handler<S>>),
     /// Stop with this reason (what `Server::stop` sends).
     Stop(Box<ExitReason>),
+    /// A system request (`grove_runtime::sys`), answered outside the callbacks.
+    System(grove_runtime::sys::SystemRequest),
+    /// Replace the state, for tests (`Server::replace_state`).
+    Replace(Replace<S>, ReplyTo<()>),
 }

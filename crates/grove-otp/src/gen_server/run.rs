@@ -8,6 +8,7 @@ use super::{Envelope, GenServer, Info, ServerContext};
 use crate::start::{guarded, Ack, StartError};
 use std::sync::Arc;
 
+use grove_runtime::sys::{LoopStatistics, SysError, SystemRequest};
 use grove_runtime::{Context, ExitReason, Message, Pid};
 
 /// Registers the new server in a `via` registry, from inside its process; returns what undoes
@@ -24,6 +25,10 @@ pub(crate) async fn serve<S: GenServer>(
     ack: Ack,
 ) -> ExitReason {
     grove_runtime::set_label(label::<S>(name));
+    let me = process.addr();
+    grove_runtime::sys::set_system_lane(Arc::new(move |request| {
+        grove_runtime::try_deliver(me, Envelope::<S>(Request::System(request))).is_ok()
+    }));
     let mut ctx = ServerContext::new(process, parent);
     if let Err(error) = initialize(&mut state, &mut ctx, via).await {
         // The starter gets the error back; it must not also get an exit signal.
@@ -116,9 +121,19 @@ async fn serve_messages<S: GenServer>(
             if std::mem::take(&mut ctx.hibernate) {
                 ctx.process.shrink_mailbox();
             }
-            let message = match ctx.idle_timeout.take() {
-                None => Some(ctx.process.recv().await),
-                Some(timeout) => ctx.process.recv_timeout(timeout).await,
+            let message = if ctx.suspended {
+                let parent = ctx.parent;
+                let wanted = move |m: &Message<Envelope<S>>| match m {
+                    Message::User(Envelope(Request::System(_))) => true,
+                    Message::Exit(exit) => Some(exit.from) == parent,
+                    _ => false,
+                };
+                Some(ctx.process.recv_match(wanted).await)
+            } else {
+                match ctx.idle_timeout.take() {
+                    None => Some(ctx.process.recv().await),
+                    Some(timeout) => ctx.process.recv_timeout(timeout).await,
+                }
             };
             match message {
                 None => {
@@ -126,8 +141,27 @@ async fn serve_messages<S: GenServer>(
                     parking(guarded(state.handle_info(Info::Timeout, ctx))).await
                 }
                 Some(Message::User(Envelope(Request::Handle(request)))) => {
-                    last = Some(request.kind());
-                    parking(guarded(request.handle(state, ctx))).await
+                    let kind = request.kind();
+                    last = Some(kind);
+                    if ctx.tracing {
+                        traced(
+                            kind,
+                            ctx.pid(),
+                            parking(guarded(request.handle(state, ctx))),
+                        )
+                        .await
+                    } else {
+                        parking(guarded(request.handle(state, ctx))).await
+                    }
+                }
+                Some(Message::User(Envelope(Request::System(request)))) => {
+                    answer_system(state, ctx, request, last);
+                    continue;
+                }
+                Some(Message::User(Envelope(Request::Replace(replace, from)))) => {
+                    replace(state);
+                    from.reply(());
+                    continue;
                 }
                 Some(Message::User(Envelope(Request::Stop(reason)))) => {
                     return (*reason, unanswered, Some("stop"))
@@ -151,4 +185,46 @@ async fn serve_messages<S: GenServer>(
             return (panic, unanswered, last);
         }
     }
+}
+
+/// Answers a system request (`grove_runtime::sys`), outside the callbacks.
+fn answer_system<S: GenServer>(
+    state: &S,
+    ctx: &mut ServerContext<S>,
+    request: SystemRequest,
+    last: Option<&'static str>,
+) {
+    match request {
+        SystemRequest::GetState(answer) => {
+            let _ = answer.send(state.format_state().ok_or(SysError::Declined));
+        }
+        SystemRequest::Statistics(answer) => {
+            let _ = answer.send(LoopStatistics {
+                last_message: last.map(String::from),
+                suspended: ctx.suspended,
+                tracing: ctx.tracing,
+            });
+        }
+        SystemRequest::Suspend(answer) => {
+            ctx.suspended = true;
+            let _ = answer.send(());
+        }
+        SystemRequest::Resume(answer) => {
+            ctx.suspended = false;
+            let _ = answer.send(());
+        }
+        SystemRequest::Trace(on, answer) => {
+            ctx.tracing = on;
+            let _ = answer.send(());
+        }
+    }
+}
+
+/// Runs a callback with `sys::trace` on: one event as it starts on a message, one when done.
+async fn traced<F: std::future::Future>(kind: &'static str, server: Pid, callback: F) -> F::Output {
+    tracing::info!(%server, message = kind, "handling a message");
+    let started = std::time::Instant::now();
+    let output = callback.await;
+    tracing::info!(%server, message = kind, took = ?started.elapsed(), "handled a message");
+    output
 }
