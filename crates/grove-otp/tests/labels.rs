@@ -51,7 +51,11 @@ fn labels_name_the_behaviour_and_a_crash_report_names_the_last_message() {
         let named = Server::start_opt(Kv, StartOptions::new().name("labels_kv"))
             .await
             .expect("starts");
+        let worker = ChildSpec::process("worker_3", |mut ctx: Context<()>| async move {
+            let _ = ctx.recv().await;
+        });
         let tree = Supervisor::one_for_one()
+            .child(worker)
             .start_opt(StartOptions::new().link().name("labels_root"))
             .await
             .expect("starts");
@@ -63,6 +67,11 @@ fn labels_name_the_behaviour_and_a_crash_report_names_the_last_message() {
         assert_eq!(label(unnamed.pid()).as_deref(), Some("gen_server Kv"));
         assert_eq!(label(named.pid()).as_deref(), Some("gen_server labels_kv"));
         assert_eq!(label(tree.pid()).as_deref(), Some("supervisor labels_root"));
+        let children = tree.which_children().await.expect("answers");
+        let grove_otp::supervisor::ChildStatus::Running(worker) = children[0].status else {
+            panic!("the worker runs: {children:?}")
+        };
+        assert_eq!(label(worker).as_deref(), Some("child worker_3"));
         // The snapshot is a serde type.
         let info = process_info(named.pid()).expect("alive");
         let json = serde_json::to_string(&info).expect("serializes");

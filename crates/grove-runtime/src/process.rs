@@ -50,6 +50,7 @@ use crate::{names, remote, signal, system_monitor, table};
 #[derive(Clone, Debug, Default)]
 pub struct SpawnOptions {
     pub(crate) name: Option<Arc<str>>,
+    pub(crate) label: Option<Arc<str>>,
     pub(crate) trap_exit: bool,
     pub(crate) mailbox_bound: Option<(usize, Overflow)>,
     pub(crate) link: bool,
@@ -60,6 +61,12 @@ impl SpawnOptions {
     /// Default options: no name, not trapping exits, an unbounded mailbox (as in Erlang).
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Labels the process for people (see [`crate::set_label`]) from its first moment.
+    pub fn label(mut self, label: impl Into<Arc<str>>) -> Self {
+        self.label = Some(label.into());
+        self
     }
 
     /// Registers the process under `name` before it starts; spawning fails if the name is taken.
@@ -270,6 +277,7 @@ where
         parent: parent_pid,
         trap_exit: options.trap_exit,
         name: options.name.clone(),
+        label: options.label.clone(),
         rel,
         function: std::any::type_name::<F>(),
         future_size: std::mem::size_of::<Fut>(),

@@ -374,6 +374,7 @@ mod loom_tests {
             parent: None,
             trap_exit,
             name: None,
+            label: None,
             rel: None,
             function: "test",
             future_size: 0,

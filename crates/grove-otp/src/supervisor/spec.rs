@@ -172,7 +172,11 @@ impl ChildSpec {
         Fut: Future + Send + 'static,
         Fut::Output: IntoExitReason,
     {
-        Self::new(id, move || std::future::ready(spawn_linked(body.clone())))
+        let id = id.into();
+        let label: Arc<str> = Arc::from(format!("child {id}"));
+        Self::new(id, move || {
+            std::future::ready(spawn_linked(label.clone(), body.clone()))
+        })
     }
 
     /// Sets when the child is restarted.
@@ -230,14 +234,14 @@ impl ChildSpec {
 }
 
 /// Spawns `body` as a process linked to the calling one (a supervisor, in a start function).
-pub(crate) fn spawn_linked<M, F, Fut>(body: F) -> Result<Pid, StartError>
+pub(crate) fn spawn_linked<M, F, Fut>(label: Arc<str>, body: F) -> Result<Pid, StartError>
 where
     M: Send + 'static,
     F: FnOnce(Context<M>) -> Fut,
     Fut: Future + Send + 'static,
     Fut::Output: IntoExitReason,
 {
-    grove_runtime::spawn_opt(SpawnOptions::new().link(true), body)
+    grove_runtime::spawn_opt(SpawnOptions::new().link(true).label(label), body)
         .map(|spawned| spawned.addr.pid())
         .map_err(|error| StartError::Init(ExitReason::error(error)))
 }

@@ -158,7 +158,9 @@ impl TaskSupervisorRef {
         let body = Arc::new(Mutex::new(Some(body)));
         let spec = ChildSpec::new("task", move || {
             let started = match body.lock().take() {
-                Some(body) => spawn_linked(move |_: grove_runtime::Context<()>| body),
+                Some(body) => {
+                    spawn_linked(Arc::from("task"), move |_: grove_runtime::Context<()>| body)
+                }
                 None => Err(StartError::Init(ExitReason::error(
                     "a task is started once; it cannot be restarted",
                 ))),
