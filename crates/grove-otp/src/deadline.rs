@@ -9,7 +9,8 @@
 //! armed on the same thread meanwhile goes to a shared, sharded table. The price is precision:
 //! deadlines are counted in the sweeper's ticks and fire up to two ticks late, never early.
 //! Timeouts shorter than [`PRECISE_BELOW`] use tokio's timer instead, so a short timeout stays
-//! as exact as the user asked.
+//! as exact as the user asked; so does every timeout with the `test-util` feature, so that
+//! `tokio::time::pause` drives call timeouts in tests as it drives every other timer.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -212,7 +213,9 @@ pub(crate) struct Elapsed;
 
 /// Runs `future` until it finishes or `timeout` has passed.
 pub(crate) async fn timeout<F: Future>(timeout: Duration, future: F) -> Result<F::Output, Elapsed> {
-    if timeout < PRECISE_BELOW || sweeper().is_none() {
+    // With the `test-util` feature every call timeout is a tokio timer, which a paused test
+    // clock drives.
+    if cfg!(feature = "test-util") || timeout < PRECISE_BELOW || sweeper().is_none() {
         return tokio::time::timeout(timeout, future)
             .await
             .map_err(|_| Elapsed);
