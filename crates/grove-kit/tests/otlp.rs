@@ -12,7 +12,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::routing::post;
 use grove_kit::telemetry::Telemetry;
-use grove_otp::gen_server::{GenServer, ReplyTo, Server, ServerContext, StartOptions};
+use grove_otp::gen_server::{Call, GenServer, ReplyTo, Server, ServerContext, StartOptions};
 use grove_otp::supervisor::{ChildSpec, Supervisor};
 use grove_runtime::{Context, ExitReason};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
