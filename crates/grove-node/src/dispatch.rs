@@ -133,12 +133,11 @@ impl Dispatcher {
         };
         let reply: Option<ReplyRoute> = header.call.map(|call| {
             let session = Arc::downgrade(&self.session);
-            let route: ReplyRoute = Box::new(move |outcome| {
+            ReplyRoute::new(move |outcome| {
                 if let Some(session) = Weak::upgrade(&session) {
                     session.send_reply(call, outcome);
                 }
-            });
-            route
+            })
         });
         match entry.deliver(to, payload, reply) {
             Ok(()) => {

@@ -134,13 +134,15 @@ impl NodeBuilder {
         let node = Node {
             inner: inner.clone(),
         };
-        if NODE.set(node.clone()).is_err() {
-            return Err(NodeError::AlreadyStarted(inner.name.to_string()));
-        }
+        // The router first: if another node (or other code) installed one, nothing of this
+        // node is left behind half-started.
         let router = Arc::new(crate::router::Router(inner.clone()));
         match grove_runtime::remote::set_remote_router(router) {
             Some(key) => crate::rt::install(key),
             None => return Err(NodeError::AlreadyStarted(inner.name.to_string())),
+        }
+        if NODE.set(node.clone()).is_err() {
+            return Err(NodeError::AlreadyStarted(inner.name.to_string()));
         }
         inner
             .runtime

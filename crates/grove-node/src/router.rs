@@ -42,6 +42,13 @@ impl Router {
         self.0.session_for(pid, false)
     }
 
+    /// Fails a call that cannot be sent with `error` (a plain message is just dropped).
+    fn refuse(&self, message: Box<dyn Any + Send>, error: CallError) {
+        if let Some(entry) = self.0.registry.by_type((*message).type_id()) {
+            entry.refuse(message, error);
+        }
+    }
+
     fn dropped_unreachable(&self, to: Pid) {
         if let Some(dropped) = bump(&self.0.stats.dropped_no_connection) {
             tracing::debug!(%to, node = %to.node_name(), dropped, "message dropped: its node is not reachable");
@@ -129,10 +136,14 @@ impl RemoteRouter for Router {
     fn send(&self, to: Pid, message: Box<dyn Any + Send>, type_name: &'static str) {
         let Some(session) = self.session(to) else {
             self.dropped_unreachable(to);
+            // A call hears at once that the node cannot be reached.
+            self.refuse(message, CallError::NodeDown(to.node_name().to_string()));
             return;
         };
         if session.is_stale(to) {
-            return; // a process of the peer's earlier life: gone, as a dead local pid
+            // A process of the peer's earlier life: gone, as a dead local pid.
+            self.refuse(message, CallError::NoProc);
+            return;
         }
         send_message(
             &self.0,
@@ -153,10 +164,8 @@ impl RemoteRouter for Router {
         let target = crate::remote::node_pid(node);
         let Some(session) = self.session(target) else {
             self.dropped_unreachable(target);
-            if let Some(entry) = self.0.registry.by_type((*message).type_id()) {
-                // A call hears at once that the node cannot be reached.
-                entry.refuse(message, CallError::NodeDown(node.to_string()));
-            }
+            // A call hears at once that the node cannot be reached.
+            self.refuse(message, CallError::NodeDown(node.to_string()));
             return;
         };
         send_message(&self.0, &session, Dest::Name(name), message, type_name);
@@ -172,7 +181,10 @@ impl RemoteRouter for Router {
         }
         let inner = self.0.clone();
         Some(Box::pin(async move {
-            let deadline = tokio::time::Instant::now() + within;
+            // `Duration::MAX` (wait as long as it takes) must not overflow the clock.
+            let deadline = tokio::time::Instant::now()
+                .checked_add(within)
+                .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(86_400 * 365));
             loop {
                 if let Some(session) = inner.session_for(target, true) {
                     let left = deadline.saturating_duration_since(tokio::time::Instant::now());

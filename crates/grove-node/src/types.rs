@@ -63,8 +63,35 @@ pub(crate) trait PendingReply: Send {
     fn is_waiting(&self) -> bool;
 }
 
-/// Sends a server's reply back to the calling node: the call's id is already bound in.
-pub(crate) type ReplyRoute = Box<dyn FnOnce(Result<Vec<u8>, CallFailure>) + Send>;
+/// Sends a server's reply back to the calling node, once: the call's id is already bound in.
+/// Dropped unused (the call could not be delivered: its payload did not decode, or its wire
+/// name is not a call here), it tells the caller so, who would otherwise wait out its timeout.
+pub(crate) struct ReplyRoute(Option<SendReply>);
+
+type SendReply = Box<dyn FnOnce(Result<Vec<u8>, CallFailure>) + Send>;
+
+impl ReplyRoute {
+    pub(crate) fn new(send: impl FnOnce(Result<Vec<u8>, CallFailure>) + Send + 'static) -> Self {
+        ReplyRoute(Some(Box::new(send)))
+    }
+
+    /// Sends the call's outcome.
+    pub(crate) fn send(mut self, outcome: Result<Vec<u8>, CallFailure>) {
+        if let Some(send) = self.0.take() {
+            send(outcome);
+        }
+    }
+}
+
+impl Drop for ReplyRoute {
+    fn drop(&mut self) {
+        if let Some(send) = self.0.take() {
+            send(Err(CallFailure::Refused(
+                "the server's node could not deliver the call: its request did not decode as the type registered under its name there (see that node's log)".into(),
+            )));
+        }
+    }
+}
 
 /// How a message leaves: the name it travels under, and whether it is a call (which takes an
 /// id for its reply).
@@ -211,7 +238,7 @@ where
         let from = ReplyTo::from_fn(
             key,
             move |outcome: Result<<S as Call<M>>::Reply, CallError>| {
-                reply(match outcome {
+                reply.send(match outcome {
                     Ok(value) => postcard::to_allocvec(&value).map_err(|error| {
                         CallFailure::Refused(format!("the reply could not be encoded: {error}"))
                     }),
@@ -703,5 +730,47 @@ mod tests {
         let inbound = registry.by_name("demo.Ping").unwrap();
         let refusal = inbound.deliver(dead, &[], None).unwrap_err();
         assert!(matches!(refusal, Refusal::Undecodable(_)));
+    }
+
+    struct Echo;
+    impl GenServer for Echo {}
+    impl Call<u32> for Echo {
+        type Reply = u32;
+        async fn handle_call(
+            &mut self,
+            n: u32,
+            from: ReplyTo<u32>,
+            _: &mut grove_otp::gen_server::ServerContext<Self>,
+        ) {
+            from.reply(n);
+        }
+    }
+
+    #[test]
+    fn a_call_that_cannot_be_delivered_is_answered_not_left_to_time_out() {
+        let mut registry = Registry::default();
+        registry.message::<Ping>("demo.Ping");
+        registry.server::<Echo>("demo.Echo", |echo| echo.call::<u32>("u32"));
+        let answers = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let route = |answers: &std::sync::Arc<std::sync::Mutex<Vec<_>>>| {
+            let answers = answers.clone();
+            Some(ReplyRoute::new(move |outcome| {
+                answers.lock().unwrap().push(outcome);
+            }))
+        };
+        let somewhere = Pid::from_parts("x@y", 1, 1);
+        // A payload that does not decode as the call's request.
+        let call = registry.by_name("demo.Echo.u32").unwrap();
+        assert!(call
+            .deliver(somewhere, &[0xff; 12], route(&answers))
+            .is_err());
+        // A call id on a wire name that is a plain message here.
+        let plain = registry.by_name("demo.Ping").unwrap();
+        assert!(plain.deliver(somewhere, &[], route(&answers)).is_err());
+        let answers = answers.lock().unwrap();
+        assert_eq!(answers.len(), 2);
+        assert!(answers
+            .iter()
+            .all(|outcome| matches!(outcome, Err(CallFailure::Refused(_)))));
     }
 }

@@ -58,7 +58,8 @@ fn a_call_by_name_and_node_connects_on_demand_and_follows_a_restart_of_the_node(
             }
             other => panic!("expected the Down, got {other:?}"),
         }
-        // The call right after the node is gone fails with `nodedown`, not a timeout.
+        // A call while the node is gone keeps trying to connect until its timeout is up, then
+        // fails with `nodedown` (not `Timeout`: the server was never reached).
         assert_eq!(
             counter.call(Op::Get).await,
             Err(CallError::NodeDown(name.clone()))

@@ -71,12 +71,19 @@ impl Unanswered {
 /// the pid as part of the request.
 pub struct ReplyTo<R: Send + 'static> {
     sink: Option<Sink<R>>,
+    /// The local server the request went to, if known: only a drop inside one of its
+    /// callbacks waits for the callback's verdict (stop or go on). Dropped anywhere else (by
+    /// the caller's own side, when the request could not be carried), the call fails at once.
+    server: Option<Pid>,
 }
 
 impl<R: Send + 'static> ReplyTo<R> {
-    pub(crate) fn new(tx: ReplySender<R>) -> Self {
+    /// A handle for a call to `server` (`None`: whichever server it is delivered to). A server
+    /// on another node never holds it here, so a drop on this side fails the call at once.
+    pub(crate) fn new(tx: ReplySender<R>, server: Option<Pid>) -> Self {
         ReplyTo {
             sink: Some(Sink::Channel(tx)),
+            server,
         }
     }
 
@@ -90,6 +97,9 @@ impl<R: Send + 'static> ReplyTo<R> {
     ) -> Self {
         ReplyTo {
             sink: Some(Sink::Function(Box::new(f))),
+            // Delivered to a local server by the distribution layer: any callback that drops
+            // it is that server's.
+            server: None,
         }
     }
 
@@ -136,6 +146,15 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
             grove_runtime::when_gone(move || {
                 sink.complete(Err(Unanswered::Exited(reason)));
             });
+            return;
+        }
+        // Dropped by a process other than the server (the caller's side, a request that could
+        // not be carried): nothing to wait for.
+        if self
+            .server
+            .is_some_and(|server| grove_runtime::self_pid() != Some(server))
+        {
+            sink.complete(Err(Unanswered::Dropped));
             return;
         }
         // Dropped inside a server callback: whether the server is stopping is known only when
@@ -398,12 +417,12 @@ where
             return Err(CallError::NodeDown(node.to_string()));
         }
         let (tx, rx) = oneshot::channel();
-        grove_runtime::try_deliver(to, make(ReplyTo::new(tx)))?;
+        grove_runtime::try_deliver(to, make(ReplyTo::new(tx, Some(pid))))?;
         let left = timeout.saturating_sub(started.elapsed());
         return await_reply(rx, left, timeout, Some(&node)).await;
     }
     let (tx, rx) = oneshot::channel();
-    grove_runtime::try_deliver(to, make(ReplyTo::new(tx)))?;
+    grove_runtime::try_deliver(to, make(ReplyTo::new(tx, Some(pid))))?;
     await_reply(rx, timeout, timeout, None).await
 }
 
@@ -424,7 +443,9 @@ where
         return Err(CallError::NodeDown(node.to_string()));
     }
     let (tx, rx) = oneshot::channel();
-    grove_runtime::remote::send_named(name, node, make(ReplyTo::new(tx)));
+    // The node's pseudo-pid: no local process, so a drop on this side fails the call at once.
+    let server = Pid::from_parts(node, 0, 0);
+    grove_runtime::remote::send_named(name, node, make(ReplyTo::new(tx, Some(server))));
     let left = timeout.saturating_sub(started.elapsed());
     await_reply(rx, left, timeout, Some(node)).await
 }

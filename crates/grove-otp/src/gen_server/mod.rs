@@ -274,6 +274,8 @@ pub struct Server<S: GenServer, T: Target = Pid> {
 pub trait Target: target::Sealed + Clone + fmt::Display + Send + Sync + 'static {
     /// Who it names now.
     fn resolve(&self) -> Resolved;
+    /// The destination itself (a name stays a name, looked up at each use).
+    fn to_dest(&self) -> Dest;
 }
 
 mod target {
@@ -286,11 +288,19 @@ impl Target for Pid {
     fn resolve(&self) -> Resolved {
         Resolved::Pid(*self)
     }
+
+    fn to_dest(&self) -> Dest {
+        Dest::Pid(*self)
+    }
 }
 
 impl Target for Dest {
     fn resolve(&self) -> Resolved {
         Dest::resolve(self)
+    }
+
+    fn to_dest(&self) -> Dest {
+        self.clone()
     }
 }
 
@@ -333,16 +343,13 @@ impl<S: GenServer> From<Server<S>> for Pid {
 
 impl<S: GenServer, T: Target> From<Server<S, T>> for Dest {
     fn from(server: Server<S, T>) -> Dest {
-        match server.to.resolve() {
-            Resolved::Pid(pid) => Dest::Pid(pid),
-            _ => Dest::from(server.to.to_string()),
-        }
+        server.to.to_dest()
     }
 }
 
 impl<S: GenServer, T: Target> From<&Server<S, T>> for Dest {
     fn from(server: &Server<S, T>) -> Dest {
-        server.clone().into()
+        server.to.to_dest()
     }
 }
 
@@ -565,6 +572,11 @@ impl<S: GenServer, T: Target> Server<S, T> {
         };
         if grove_runtime::self_pid() == Some(pid) {
             return Err(CallError::CallingSelf);
+        }
+        if !pid.is_local() {
+            return Err(CallError::Refused(format!(
+                "{pid} is on another node: stop the server from its own node, or through a request of yours"
+            )));
         }
         let Some(exited) = watch_exit(pid) else {
             return Err(CallError::NoProc);

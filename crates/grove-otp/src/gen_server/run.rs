@@ -130,11 +130,21 @@ async fn serve_messages<S: GenServer>(
                 };
                 Some(ctx.process.recv_match(wanted).await)
             } else {
-                match ctx.idle_timeout.take() {
+                match ctx.idle_timeout {
                     None => Some(ctx.process.recv().await),
                     Some(timeout) => ctx.process.recv_timeout(timeout).await,
                 }
             };
+            // Any message but a system request cancels the idle timeout (OTP keeps it across
+            // system messages).
+            if !matches!(
+                &message,
+                Some(Message::User(Envelope(
+                    Request::System(_) | Request::Replace(..)
+                )))
+            ) {
+                ctx.idle_timeout = None;
+            }
             match message {
                 None => {
                     last = Some("timeout");
