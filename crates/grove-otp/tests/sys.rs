@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use grove_otp::gen_server::{Call, Cast, GenServer, ReplyTo, Server, ServerContext};
+use grove_otp::gen_server::{Call, Cast, GenServer, ReplyTo, Server, ServerContext, StartOptions};
 use grove_otp::prelude::*;
 use grove_runtime::sys::{self, SysError};
 use grove_runtime::{spawn, Context};
@@ -101,8 +101,31 @@ async fn a_suspended_server_answers_only_system_requests_until_resumed() {
     counter.stop(ExitReason::Normal).await.expect("stops");
 }
 
+/// Log output collected in memory.
+#[derive(Clone, Default)]
+struct Collected(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Collected {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_and_replace_state_are_answered_outside_the_callbacks() {
+    let collected = Collected::default();
+    let writer = collected.clone();
+    let _ = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init();
     let counter = Server::start(Counter::default()).await.expect("starts");
     sys::trace(counter.pid(), true).await.expect("traces");
     counter.cast(Bump);
@@ -123,6 +146,59 @@ async fn trace_and_replace_state_are_answered_outside_the_callbacks() {
         .await
         .expect("stops tracing");
     counter.stop(ExitReason::Normal).await.expect("stops");
+    let logs =
+        String::from_utf8_lossy(&collected.0.lock().unwrap_or_else(|e| e.into_inner())).to_string();
+    let server = counter.pid().to_string();
+    let traced = |event: &str| {
+        logs.lines().any(|line| {
+            line.contains(event) && line.contains("sys::Bump") && line.contains(&server)
+        })
+    };
+    assert!(
+        traced("handling a message") && traced("handled a message"),
+        "{logs}"
+    );
+}
+
+/// Blocks in a callback until told to go on.
+struct Busy;
+
+impl GenServer for Busy {}
+
+struct Wait(tokio::sync::oneshot::Receiver<()>);
+struct Nudge;
+
+impl Cast<Wait> for Busy {
+    async fn handle_cast(&mut self, Wait(go): Wait, _: &mut ServerContext<Self>) {
+        let _ = go.await;
+    }
+}
+
+impl Cast<Nudge> for Busy {
+    async fn handle_cast(&mut self, _: Nudge, _: &mut ServerContext<Self>) {}
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mailbox_refuses_a_system_request_as_full() {
+    use grove_runtime::{Overflow, SpawnOptions};
+    let options =
+        StartOptions::new().spawn_options(SpawnOptions::new().mailbox_bound(1, Overflow::Reject));
+    let busy = Server::start_opt(Busy, options).await.expect("starts");
+    let (go, wait) = tokio::sync::oneshot::channel();
+    busy.cast(Wait(wait));
+    // Once the server is inside `Wait`'s callback, one more message fills its mailbox, and a
+    // system request finds it full.
+    let refused = loop {
+        busy.cast(Nudge);
+        match sys::statistics(busy.pid()).await {
+            Err(error) => break error,
+            Ok(_) => tokio::task::yield_now().await,
+        }
+    };
+    assert_eq!(refused, SysError::Full(busy.pid()));
+    let _ = go.send(());
+    // Its mailbox may still be full: a stop request could be refused too.
+    grove_runtime::exit(busy.pid(), ExitReason::Kill);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -81,14 +81,25 @@ pub enum SysError {
     /// The server does not show its state.
     #[error("the server does not show its state: implement GenServer::format_state to allow it")]
     Declined,
+    /// Its bounded mailbox is full and refused the request.
+    #[error("{0}'s mailbox is full; retry later")]
+    Full(Pid),
     /// No answer within [`SYS_TIMEOUT`]: the process is busy in a callback.
     #[error("no answer within {0:?}: the process is busy in a callback")]
     Timeout(Duration),
 }
 
-/// Where a behaviour takes system requests: hands one to its mailbox; false when it could not
-/// (the process is gone, or its bounded mailbox is full).
-pub type SystemLane = Arc<dyn Fn(SystemRequest) -> bool + Send + Sync>;
+/// Where a behaviour takes system requests: hands one to its mailbox, or says why it could not.
+pub type SystemLane = Arc<dyn Fn(SystemRequest) -> Result<(), LaneClosed> + Send + Sync>;
+
+/// Why a system lane did not take a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaneClosed {
+    /// The process is gone.
+    Gone,
+    /// Its bounded mailbox is full.
+    Full,
+}
 
 /// Opens the calling process's system lane: system requests for it go to `lane`. Behaviours
 /// call it when they start. Does nothing outside processes.
@@ -110,8 +121,10 @@ async fn ask<T>(
 ) -> Result<T, SysError> {
     let lane = lane_of(pid)?;
     let (tx, rx) = oneshot::channel();
-    if !lane(make(tx)) {
-        return Err(SysError::NoProc(pid));
+    match lane(make(tx)) {
+        Ok(()) => {}
+        Err(LaneClosed::Gone) => return Err(SysError::NoProc(pid)),
+        Err(LaneClosed::Full) => return Err(SysError::Full(pid)),
     }
     match tokio::time::timeout(SYS_TIMEOUT, rx).await {
         Ok(Ok(answer)) => Ok(answer),

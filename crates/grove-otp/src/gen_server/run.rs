@@ -8,7 +8,7 @@ use super::{Envelope, GenServer, Info, ServerContext};
 use crate::start::{guarded, Ack, StartError};
 use std::sync::Arc;
 
-use grove_runtime::sys::{LoopStatistics, SysError, SystemRequest};
+use grove_runtime::sys::{LaneClosed, LoopStatistics, SysError, SystemRequest};
 use grove_runtime::{Context, ExitReason, Message, Pid};
 
 /// Registers the new server in a `via` registry, from inside its process; returns what undoes
@@ -27,7 +27,12 @@ pub(crate) async fn serve<S: GenServer>(
     grove_runtime::set_label(label::<S>(name));
     let me = process.addr();
     grove_runtime::sys::set_system_lane(Arc::new(move |request| {
-        grove_runtime::try_deliver(me, Envelope::<S>(Request::System(request))).is_ok()
+        grove_runtime::try_deliver(me, Envelope::<S>(Request::System(request))).map_err(|error| {
+            match error {
+                grove_runtime::SendError::Full { .. } => LaneClosed::Full,
+                _ => LaneClosed::Gone,
+            }
+        })
     }));
     let mut ctx = ServerContext::new(process, parent);
     if let Err(error) = initialize(&mut state, &mut ctx, via).await {
