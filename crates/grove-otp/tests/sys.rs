@@ -165,11 +165,16 @@ struct Busy;
 
 impl GenServer for Busy {}
 
-struct Wait(tokio::sync::oneshot::Receiver<()>);
+/// Says it is inside its callback, then waits to be told to go on.
+struct Wait(
+    tokio::sync::oneshot::Sender<()>,
+    tokio::sync::oneshot::Receiver<()>,
+);
 struct Nudge;
 
 impl Cast<Wait> for Busy {
-    async fn handle_cast(&mut self, Wait(go): Wait, _: &mut ServerContext<Self>) {
+    async fn handle_cast(&mut self, Wait(inside, go): Wait, _: &mut ServerContext<Self>) {
+        let _ = inside.send(());
         let _ = go.await;
     }
 }
@@ -185,16 +190,15 @@ async fn a_full_mailbox_refuses_a_system_request_as_full() {
         StartOptions::new().spawn_options(SpawnOptions::new().mailbox_bound(1, Overflow::Reject));
     let busy = Server::start_opt(Busy, options).await.expect("starts");
     let (go, wait) = tokio::sync::oneshot::channel();
-    busy.cast(Wait(wait));
-    // Once the server is inside `Wait`'s callback, one more message fills its mailbox, and a
-    // system request finds it full.
-    let refused = loop {
-        busy.cast(Nudge);
-        match sys::statistics(busy.pid()).await {
-            Err(error) => break error,
-            Ok(_) => tokio::task::yield_now().await,
-        }
-    };
+    let (inside, entered) = tokio::sync::oneshot::channel();
+    busy.cast(Wait(inside, wait));
+    entered.await.expect("the server runs Wait's callback");
+    // The server is busy: one more message fills its mailbox, and a system request finds it
+    // full.
+    busy.cast(Nudge);
+    let refused = sys::statistics(busy.pid())
+        .await
+        .expect_err("the mailbox is full");
     assert_eq!(refused, SysError::Full(busy.pid()));
     let _ = go.send(());
     // Its mailbox may still be full: a stop request could be refused too.
