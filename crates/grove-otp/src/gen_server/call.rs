@@ -412,14 +412,10 @@ where
     }
     if !pid.is_local() {
         let node = pid.node_name();
-        let started = tokio::time::Instant::now();
-        if !grove_runtime::remote::connected(&node, timeout).await {
-            return Err(CallError::NodeDown(node.to_string()));
-        }
-        let (tx, rx) = oneshot::channel();
-        grove_runtime::try_deliver(to, make(ReplyTo::new(tx, Some(pid))))?;
-        let left = timeout.saturating_sub(started.elapsed());
-        return await_reply(rx, left, timeout, Some(&node)).await;
+        return call_remote(&node, pid, timeout, |from| {
+            grove_runtime::try_deliver(to, make(from)).map_err(CallError::from)
+        })
+        .await;
     }
     let (tx, rx) = oneshot::channel();
     grove_runtime::try_deliver(to, make(ReplyTo::new(tx, Some(pid))))?;
@@ -438,14 +434,29 @@ where
     M: Send + 'static,
     R: Send + 'static,
 {
+    // The node's pseudo-pid: no local process, so a drop on this side fails the call at once.
+    let server = Pid::from_parts(node, 0, 0);
+    call_remote(node, server, timeout, |from| {
+        grove_runtime::remote::send_named(name, node, make(from));
+        Ok(())
+    })
+    .await
+}
+
+/// A call to a server (`server`) on the node `node`: connects first if needed, then hands a
+/// fresh reply handle to `send` and waits for the reply in what is left of `timeout`.
+async fn call_remote<R: Send + 'static>(
+    node: &str,
+    server: Pid,
+    timeout: Duration,
+    send: impl FnOnce(ReplyTo<R>) -> Result<(), CallError>,
+) -> Result<R, CallError> {
     let started = tokio::time::Instant::now();
     if !grove_runtime::remote::connected(node, timeout).await {
         return Err(CallError::NodeDown(node.to_string()));
     }
     let (tx, rx) = oneshot::channel();
-    // The node's pseudo-pid: no local process, so a drop on this side fails the call at once.
-    let server = Pid::from_parts(node, 0, 0);
-    grove_runtime::remote::send_named(name, node, make(ReplyTo::new(tx, Some(server))));
+    send(ReplyTo::new(tx, Some(server)))?;
     let left = timeout.saturating_sub(started.elapsed());
     await_reply(rx, left, timeout, Some(node)).await
 }
