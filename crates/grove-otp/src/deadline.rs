@@ -212,20 +212,45 @@ fn shard_index() -> usize {
 pub(crate) struct Elapsed;
 
 /// Runs `future` until it finishes or `timeout` has passed.
-pub(crate) async fn timeout<F: Future>(timeout: Duration, future: F) -> Result<F::Output, Elapsed> {
+pub(crate) fn timeout<F: Future>(timeout: Duration, future: F) -> Timeout<F> {
     // With the `test-util` feature every call timeout is a tokio timer, which a paused test
     // clock drives.
     if cfg!(feature = "test-util") || timeout < PRECISE_BELOW || sweeper().is_none() {
-        return tokio::time::timeout(timeout, future)
-            .await
-            .map_err(|_| Elapsed);
+        // Boxed: tokio's timer entry is several times the size of the rest of a call's
+        // future, and every call's future would carry it.
+        return Timeout::Precise {
+            inner: Box::pin(tokio::time::timeout(timeout, future)),
+        };
     }
-    Deadline {
-        future,
-        timeout,
-        state: State::Unarmed,
+    Timeout::Coarse {
+        inner: Deadline {
+            future,
+            timeout,
+            state: State::Unarmed,
+        },
     }
-    .await
+}
+
+pin_project_lite::pin_project! {
+    /// A future with a timeout: see [`timeout`].
+    #[project = TimeoutProjection]
+    pub(crate) enum Timeout<F> {
+        Coarse { #[pin] inner: Deadline<F> },
+        Precise { inner: Pin<Box<tokio::time::Timeout<F>>> },
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            TimeoutProjection::Coarse { inner } => inner.poll(cx),
+            TimeoutProjection::Precise { inner } => {
+                inner.as_mut().poll(cx).map(|outcome| outcome.map_err(|_| Elapsed))
+            }
+        }
+    }
 }
 
 /// Where a deadline is. Nothing is armed until the future has returned `Pending` once: most
@@ -266,7 +291,8 @@ impl State {
 }
 
 pin_project_lite::pin_project! {
-    struct Deadline<F> {
+    /// A future with a coarse deadline (see the module's doc).
+    pub(crate) struct Deadline<F> {
         #[pin]
         future: F,
         timeout: Duration,

@@ -170,24 +170,51 @@ impl<R: Send + 'static> Drop for ReplyTo<R> {
 
 type Verdict = Box<dyn FnOnce(Unanswered) + Send>;
 
+/// A thread's parking state: how many server callbacks are being polled on it (nested), and
+/// how many reply handles are parked in [`PARKED`]. Plain cells, so the check every callback
+/// poll makes ("did anything get dropped?") touches no `RefCell` and no destructor-carrying
+/// thread local.
+struct ParkingScope {
+    depth: Cell<usize>,
+    parked: Cell<usize>,
+}
+
 thread_local! {
-    /// How many server callbacks are being polled on this thread (nested), and the reply
-    /// handles dropped meanwhile, in order: each callback's poll takes those dropped after it
-    /// began. No allocation or move while nothing is dropped, which is nearly always.
-    static PARKING_DEPTH: Cell<usize> = const { Cell::new(0) };
+    static PARKING: ParkingScope = const {
+        ParkingScope {
+            depth: Cell::new(0),
+            parked: Cell::new(0),
+        }
+    };
+    /// The reply handles dropped inside callbacks, in order: each callback's poll takes those
+    /// dropped after it began. Touched only when a handle is dropped, which is rare.
     static PARKED: RefCell<Vec<Verdict>> = const { RefCell::new(Vec::new()) };
 }
 
 fn park(verdict: Verdict) -> Result<(), Verdict> {
-    if PARKING_DEPTH.with(Cell::get) == 0 {
+    if PARKING.with(|scope| scope.depth.get()) == 0 {
         return Err(verdict);
     }
     PARKED.with(|parked| match parked.try_borrow_mut() {
         Ok(mut parked) => {
             parked.push(verdict);
+            PARKING.with(|scope| scope.parked.set(parked.len()));
             Ok(())
         }
         Err(_) => Err(verdict),
+    })
+}
+
+/// Takes the verdicts parked since `start` off the thread.
+fn unpark_since(start: usize) -> Vec<Verdict> {
+    PARKED.with(|parked| match parked.try_borrow_mut() {
+        Ok(mut parked) => {
+            let start = start.min(parked.len());
+            let taken = parked.drain(start..).collect();
+            PARKING.with(|scope| scope.parked.set(parked.len()));
+            taken
+        }
+        Err(_) => Vec::new(),
     })
 }
 
@@ -214,13 +241,19 @@ impl UnansweredCalls {
         fail_exited(std::mem::take(&mut self.verdicts), reason.clone());
     }
 
-    pub(crate) fn extend(&mut self, mut other: UnansweredCalls) {
-        self.verdicts.append(&mut other.verdicts);
+    pub(crate) fn extend(&mut self, other: Option<UnansweredCalls>) {
+        if let Some(mut other) = other {
+            self.verdicts.append(&mut other.verdicts);
+        }
     }
 }
 
 impl Drop for UnansweredCalls {
     fn drop(&mut self) {
+        // Nearly always empty: then there is nothing to decide, and no thread local to read.
+        if self.verdicts.is_empty() {
+            return;
+        }
         let verdicts = std::mem::take(&mut self.verdicts);
         match grove_runtime::exiting_reason() {
             Some(reason) => fail_exited(verdicts, reason),
@@ -251,61 +284,59 @@ pin_project_lite::pin_project! {
     pub(crate) struct Parking<F> {
         #[pin]
         callback: F,
-        parked: UnansweredCalls,
+        // `None` until a handle is dropped: nearly every callback ends with nothing to hand
+        // out, and then nothing is made or dropped for it.
+        parked: Option<UnansweredCalls>,
     }
 }
 
-/// Runs `callback`, collecting the reply handles it drops unanswered.
+/// Runs `callback`, collecting the reply handles it drops unanswered (`None` if it drops
+/// none).
 pub(crate) fn parking<F: std::future::Future>(callback: F) -> Parking<F> {
     Parking {
         callback,
-        parked: UnansweredCalls::default(),
+        parked: None,
+    }
+}
+
+/// Leaves a callback poll's parking scope if the poll unwinds (it is forgotten otherwise), and
+/// fails the reply handles dropped meanwhile at once rather than leaving them parked on the
+/// thread. Holds how many verdicts were parked on the thread when the poll began.
+struct Unwinding(usize);
+
+impl Drop for Unwinding {
+    fn drop(&mut self) {
+        PARKING.with(|scope| scope.depth.set(scope.depth.get().saturating_sub(1)));
+        fail_dropped(unpark_since(self.0));
     }
 }
 
 impl<F: std::future::Future> std::future::Future for Parking<F> {
-    type Output = (F::Output, UnansweredCalls);
+    type Output = (F::Output, Option<UnansweredCalls>);
 
     fn poll(
         self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
         let this = self.project();
-        /// Leaves the parking scope even if the callback's poll unwinds; then the reply handles
-        /// it dropped are failed at once rather than left parked on the thread.
-        struct Scope(usize);
-        impl Drop for Scope {
-            fn drop(&mut self) {
-                PARKING_DEPTH.with(|depth| depth.set(depth.get().saturating_sub(1)));
-                if std::thread::panicking() {
-                    let orphans: Vec<Verdict> = PARKED.with(|parked| {
-                        parked.try_borrow_mut().map_or_else(
-                            |_| Vec::new(),
-                            |mut parked| {
-                                let start = self.0.min(parked.len());
-                                parked.drain(start..).collect()
-                            },
-                        )
-                    });
-                    for verdict in orphans {
-                        verdict(Unanswered::Dropped);
-                    }
-                }
-            }
-        }
-        let start = PARKED.with(|parked| parked.try_borrow().map_or(0, |p| p.len()));
-        PARKING_DEPTH.with(|depth| depth.set(depth.get() + 1));
-        let scope = Scope(start);
-        let polled = this.callback.poll(cx);
-        drop(scope);
-        PARKED.with(|parked| {
-            if let Ok(mut parked) = parked.try_borrow_mut() {
-                if parked.len() > start {
-                    this.parked.verdicts.extend(parked.drain(start..));
-                }
-            }
+        let start = PARKING.with(|scope| {
+            scope.depth.set(scope.depth.get() + 1);
+            scope.parked.get()
         });
-        polled.map(|output| (output, std::mem::take(this.parked)))
+        let unwinding = Unwinding(start);
+        let polled = this.callback.poll(cx);
+        std::mem::forget(unwinding);
+        let grew = PARKING.with(|scope| {
+            scope.depth.set(scope.depth.get().saturating_sub(1));
+            scope.parked.get() > start
+        });
+        if grew {
+            this.parked
+                .get_or_insert_with(UnansweredCalls::default)
+                .verdicts
+                .extend(unpark_since(start));
+        }
+        polled.map(|output| (output, this.parked.take()))
     }
 }
 
@@ -395,6 +426,28 @@ impl From<CallError> for ExitReason {
     }
 }
 
+/// A call's reply channel, on the caller's side.
+pub(crate) type ReplyReceiver<R> = oneshot::Receiver<Result<R, Unanswered>>;
+
+/// Hands a request built around a fresh reply handle to a server on this node; the channel its
+/// reply comes back on. Fails at once if the server is the caller, or cannot take the request.
+pub(crate) fn send_local<M, R>(
+    to: Addr<M>,
+    make: impl FnOnce(ReplyTo<R>) -> M,
+) -> Result<ReplyReceiver<R>, CallError>
+where
+    M: Send + 'static,
+    R: Send + 'static,
+{
+    let pid = to.pid();
+    if grove_runtime::self_pid() == Some(pid) {
+        return Err(CallError::CallingSelf);
+    }
+    let (tx, rx) = oneshot::channel();
+    grove_runtime::try_deliver(to, make(ReplyTo::new(tx, Some(pid))))?;
+    Ok(rx)
+}
+
 /// Sends a request built around a fresh reply handle and waits for the reply, the handle's
 /// loss, or the timeout. A pid of another node is connected to first, within the timeout.
 pub(crate) async fn call<M, R>(
@@ -417,8 +470,7 @@ where
         })
         .await;
     }
-    let (tx, rx) = oneshot::channel();
-    grove_runtime::try_deliver(to, make(ReplyTo::new(tx, Some(pid))))?;
+    let rx = send_local(to, make)?;
     await_reply(rx, timeout, timeout, None).await
 }
 
@@ -463,8 +515,8 @@ async fn call_remote<R: Send + 'static>(
 
 /// Waits up to `left` for a call's outcome (a timeout reports the call's whole `timeout`). For
 /// a server on another node, losing the node is OTP's `{nodedown, Node}`.
-async fn await_reply<R>(
-    rx: oneshot::Receiver<Result<R, Unanswered>>,
+pub(crate) async fn await_reply<R>(
+    rx: ReplyReceiver<R>,
     left: Duration,
     timeout: Duration,
     node: Option<&str>,

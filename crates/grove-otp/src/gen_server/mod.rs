@@ -242,7 +242,7 @@ impl<S: GenServer> Envelope<S> {
             Request::Handle(handler) => ServerRequest::Request(ErasedRequest(handler)),
             Request::Stop(reason) => ServerRequest::Stop(*reason),
             // Built only by this node for its own servers: never carried to another node.
-            Request::System(_) | Request::Replace(..) => ServerRequest::Local,
+            Request::System(_) | Request::Replace(_) => ServerRequest::Local,
         }
     }
 }
@@ -501,16 +501,29 @@ impl<S: GenServer, T: Target> Server<S, T> {
         // check per poll.
         let parent = (!span.is_disabled()).then(|| Box::new(span.clone()));
         let make = |from| Envelope::<S>(Request::Handle(request::call(request, from, parent)));
+        // Only the reply channel is held across the wait on this node: the request is
+        // delivered before it, and a remote call's longer future is boxed, so every call's
+        // future stays small (it is moved into its caller's on each call).
         let outcome = match self.to.resolve() {
+            Resolved::Pid(pid) if pid.is_local() => match call::send_local(pid.assume_type(), make)
+            {
+                Ok(reply) => {
+                    call::await_reply(reply, timeout, timeout, None)
+                        .instrument(span.clone())
+                        .await
+                }
+                Err(error) => Err(error),
+            },
             Resolved::Pid(pid) => {
-                call::call(pid.assume_type(), make, timeout)
-                    .instrument(span.clone())
+                Box::pin(call::call(pid.assume_type(), make, timeout).instrument(span.clone()))
                     .await
             }
             Resolved::Remote { name, node } => {
-                call::call_named(&name, &node, make, timeout)
-                    .instrument(span.clone())
-                    .await
+                Box::pin(
+                    async move { call::call_named(&name, &node, make, timeout).await }
+                        .instrument(span.clone()),
+                )
+                .await
             }
             Resolved::Nobody => Err(CallError::NotRegistered(self.to.to_string())),
         };
@@ -541,7 +554,12 @@ impl<S: GenServer, T: Target> Server<S, T> {
         &self,
         f: impl FnOnce(&mut S) + Send + 'static,
     ) -> Result<(), CallError> {
-        let make = |from| Envelope::<S>(Request::Replace(Box::new(f), from));
+        let make = |from: ReplyTo<()>| {
+            Envelope::<S>(Request::Replace(Box::new(move |state: &mut S| {
+                f(state);
+                from.reply(());
+            })))
+        };
         match self.to.resolve() {
             Resolved::Pid(pid) if pid.is_local() => {
                 call::call(pid.assume_type(), make, DEFAULT_CALL_TIMEOUT).await

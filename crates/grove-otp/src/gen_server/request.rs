@@ -244,7 +244,8 @@ where
     })
 }
 
-/// A change of the state that bypasses the callbacks (`Server::replace_state`).
+/// A change of the state that bypasses the callbacks (`Server::replace_state`), which answers
+/// its caller once made.
 pub(crate) type Replace<S> = Box<dyn FnOnce(&mut S) + Send>;
 
 /// What an envelope holds.
@@ -255,6 +256,8 @@ pub(crate) enum Request<S: GenServer> {
     Stop(Box<ExitReason>),
     /// A system request (`grove_runtime::sys`), answered outside the callbacks.
     System(grove_runtime::sys::SystemRequest),
-    /// Replace the state, for tests (`Server::replace_state`).
-    Replace(Replace<S>, ReplyTo<()>),
+    /// Replace the state, for tests (`Server::replace_state`). One box holds the change and
+    /// its reply handle, so the envelope stays two words and a tag: every queued message
+    /// costs its size.
+    Replace(Replace<S>),
 }

@@ -145,7 +145,7 @@ async fn serve_messages<S: GenServer>(
             if !matches!(
                 &message,
                 Some(Message::User(Envelope(
-                    Request::System(_) | Request::Replace(..)
+                    Request::System(_) | Request::Replace(_)
                 )))
             ) {
                 ctx.idle_timeout = None;
@@ -173,9 +173,8 @@ async fn serve_messages<S: GenServer>(
                     answer_system(state, ctx, request, last);
                     continue;
                 }
-                Some(Message::User(Envelope(Request::Replace(replace, from)))) => {
+                Some(Message::User(Envelope(Request::Replace(replace)))) => {
                     replace(state);
-                    from.reply(());
                     continue;
                 }
                 Some(Message::User(Envelope(Request::Stop(reason)))) => {
@@ -195,7 +194,9 @@ async fn serve_messages<S: GenServer>(
                 }
             }
         };
-        unanswered = dropped;
+        if let Some(dropped) = dropped {
+            unanswered = dropped;
+        }
         if let Err(panic) = handled {
             return (panic, unanswered, last);
         }
