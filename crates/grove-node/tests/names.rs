@@ -125,3 +125,47 @@ fn a_free_name_and_an_unknown_request_type_are_answered_by_the_other_node() {
         drop(peer);
     });
 }
+
+#[test]
+fn a_server_on_another_node_is_stopped_by_pid_and_by_name() {
+    let node = node();
+    let first = tls_peer("stop-pid@127.0.0.1", None);
+    let second = tls_peer("stop-name@127.0.0.1", None);
+    for peer in [&first, &second] {
+        runtime()
+            .block_on(node.connect(&peer.addr))
+            .expect("connect");
+    }
+    let (first_name, second_name) = (first.name.clone(), second.name.clone());
+    in_process(move |_: Context<()>| async move {
+        // By pid: the stop returns once the server has exited there, with the reason asked.
+        let pid = grove_node::whereis("counter", &first_name)
+            .await
+            .expect("the node answers")
+            .expect("its counter runs");
+        let counter = Server::<Counter>::from_pid(pid);
+        assert_eq!(counter.call(Op::Add(1)).await, Ok(1));
+        assert_eq!(counter.stop(ExitReason::Normal).await, Ok(()));
+        // Gone: the same pid is noproc, and its name is free there.
+        assert_eq!(
+            counter.stop(ExitReason::Normal).await,
+            Err(CallError::NoProc)
+        );
+        let by_name = Server::<Counter>::remote("counter", first_name.as_str());
+        assert_eq!(
+            by_name.stop(ExitReason::Normal).await,
+            Err(CallError::NotRegistered("counter".into()))
+        );
+
+        // By (name, node), with a reason that carries data.
+        let counter = Server::<Counter>::remote("counter", second_name.as_str());
+        assert_eq!(counter.call(Op::Add(2)).await, Ok(2));
+        let reason = ExitReason::shutdown_with("deploy");
+        assert_eq!(counter.stop(reason).await, Ok(()));
+        assert_eq!(
+            counter.call(Op::Get).await,
+            Err(CallError::NotRegistered("counter".into()))
+        );
+        drop((first, second));
+    });
+}

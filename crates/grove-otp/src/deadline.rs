@@ -246,9 +246,10 @@ impl<F: Future> Future for Timeout<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
             TimeoutProjection::Coarse { inner } => inner.poll(cx),
-            TimeoutProjection::Precise { inner } => {
-                inner.as_mut().poll(cx).map(|outcome| outcome.map_err(|_| Elapsed))
-            }
+            TimeoutProjection::Precise { inner } => inner
+                .as_mut()
+                .poll(cx)
+                .map(|outcome| outcome.map_err(|_| Elapsed)),
         }
     }
 }

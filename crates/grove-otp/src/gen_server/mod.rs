@@ -52,6 +52,7 @@ mod call;
 mod context;
 mod request;
 mod run;
+mod stop;
 
 use std::fmt;
 use std::future::Future;
@@ -61,8 +62,7 @@ use std::time::Duration;
 
 use grove_runtime::remote::RemoteKey;
 use grove_runtime::{
-    send, spawn_opt, watch_exit, Addr, Dest, Down, Exit, ExitReason, Pid, Resolved, SpawnError,
-    SpawnOptions,
+    send, spawn_opt, Addr, Dest, Down, Exit, ExitReason, Pid, Resolved, SpawnError, SpawnOptions,
 };
 use tokio::sync::oneshot;
 use tracing::Instrument;
@@ -572,40 +572,35 @@ impl<S: GenServer, T: Target> Server<S, T> {
         }
     }
 
-    /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited.
-    /// Fails with [`CallError::CallingSelf`] from the server itself (use
-    /// [`ServerContext::stop`] there), with [`CallError::NoProc`] if it is not running, with [`CallError::Full`] if its
-    /// bounded mailbox refuses the request (kill it with `grove::exit` if it must go), or with
-    /// [`CallError::Exited`] if it exited with another reason meanwhile. A name nobody holds
-    /// fails with [`CallError::NotRegistered`]; a server on another node is stopped through
-    /// its node with a call of its own.
+    /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited
+    /// (OTP's `gen_server:stop/2`). Fails with [`CallError::CallingSelf`] from the server
+    /// itself (use [`ServerContext::stop`] there), with [`CallError::NoProc`] if it is not
+    /// running (a name nobody holds: [`CallError::NotRegistered`]), with [`CallError::Full`] if
+    /// its bounded mailbox refuses the request (kill it with `grove::exit` if it must go), or
+    /// with [`CallError::Exited`] if it exited with another reason meanwhile. A server on
+    /// another node (by pid or by `(name, node)`) is stopped over the connection, which is made
+    /// first if needed; losing that node before the server exits is [`CallError::NodeDown`].
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
-        let pid = match self.to.resolve() {
-            Resolved::Pid(pid) => pid,
-            Resolved::Nobody => return Err(CallError::NotRegistered(self.to.to_string())),
-            Resolved::Remote { .. } => return Err(CallError::Refused(format!(
-                "{} is a name on another node: stop the server from its own node, or through a request of yours",
-                self.to
-            ))),
-        };
-        if grove_runtime::self_pid() == Some(pid) {
-            return Err(CallError::CallingSelf);
-        }
-        if !pid.is_local() {
-            return Err(CallError::Refused(format!(
-                "{pid} is on another node: stop the server from its own node, or through a request of yours"
-            )));
-        }
-        let Some(exited) = watch_exit(pid) else {
-            return Err(CallError::NoProc);
-        };
-        let request = Envelope::<S>::stop_of(reason.clone());
-        grove_runtime::try_deliver(pid.assume_type(), request)?;
-        match exited.await {
-            exit if exit == reason => Ok(()),
-            // A process exiting with `kill` is reported as `killed`.
-            ExitReason::Killed if reason == ExitReason::Kill => Ok(()),
-            other => Err(CallError::Exited(other)),
+        match self.to.resolve() {
+            Resolved::Nobody => Err(CallError::NotRegistered(self.to.to_string())),
+            Resolved::Pid(pid) if grove_runtime::self_pid() == Some(pid) => {
+                Err(CallError::CallingSelf)
+            }
+            Resolved::Pid(pid) if pid.is_local() => stop::stop_local::<S>(pid, reason).await,
+            Resolved::Pid(pid) => {
+                stop::stop_remote::<S>(Dest::Pid(pid), pid.node_name(), reason).await
+            }
+            Resolved::Remote { name, node } => {
+                stop::stop_remote::<S>(
+                    Dest::Remote {
+                        name,
+                        node: node.clone(),
+                    },
+                    node,
+                    reason,
+                )
+                .await
+            }
         }
     }
 }
