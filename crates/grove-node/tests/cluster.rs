@@ -458,12 +458,13 @@ fn nodes_form_a_full_mesh_through_the_peers_they_share() {
 fn a_node_with_a_certificate_from_another_ca_is_refused() {
     let node = node();
     let failed_before = node.stats().handshakes_failed;
-    let other_ca = std::env::temp_dir().join(format!("grove-node-other-ca-{}", std::process::id()));
+    let other_ca = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("grove-node-other-ca-{}", std::process::id()));
     grove_node::generate_dev_certs(&other_ca, &["127.0.0.1".to_string()]).expect("certs");
     let stranger = Peer::start(
         "stranger@127.0.0.1",
         PeerOptions {
-            tls: Some(other_ca),
+            tls: Some(other_ca.clone()),
             connect: vec![node.listen_addr().to_string()],
             ..PeerOptions::default()
         },
@@ -480,6 +481,8 @@ fn a_node_with_a_certificate_from_another_ca_is_refused() {
         // And the test node cannot reach it either.
         assert!(node.connect(&stranger.addr).await.is_err());
     });
+    drop(stranger);
+    let _ = std::fs::remove_dir_all(&other_ca);
 }
 
 #[test]

@@ -11,7 +11,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -136,12 +136,13 @@ pub fn register(builder: NodeBuilder) -> NodeBuilder {
         })
 }
 
-/// Development certificates shared by the test node and its peers, made once per binary.
+/// Development certificates shared by the test node and its peers, made once per binary, under
+/// the target directory's scratch space (removed by `cargo clean`, not left in `/tmp`).
 pub fn certs() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir =
-            std::env::temp_dir().join(format!("grove-node-test-certs-{}", std::process::id()));
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("grove-node-test-certs-{}", std::process::id()));
         grove_node::generate_dev_certs(&dir, &["127.0.0.1".to_string()])
             .expect("development certificates");
         dir
