@@ -507,6 +507,10 @@ impl<S: GenServer, T: Target> Server<S, T> {
         let outcome = match self.to.resolve() {
             Resolved::Pid(pid) if pid.is_local() => match call::send_local(pid.assume_type(), make)
             {
+                // A span no subscriber records is not entered on every poll.
+                Ok(reply) if span.is_disabled() => {
+                    call::await_reply(reply, timeout, timeout, None).await
+                }
                 Ok(reply) => {
                     call::await_reply(reply, timeout, timeout, None)
                         .instrument(span.clone())
