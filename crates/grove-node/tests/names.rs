@@ -1,7 +1,7 @@
 //! Servers on other nodes addressed by `(name, node)`: calls connect on demand and follow a
 //! restart of the node, a name nobody holds is answered by its node, a request type the other
-//! node does not know fails with an error naming it, and a monitor by name watches whoever holds
-//! the name there.
+//! node does not know fails with an error naming it, a monitor by name watches whoever holds
+//! the name there, and `send_to` and `Server::stop` reach a name there.
 
 mod common;
 
@@ -82,6 +82,27 @@ fn a_free_name_and_an_unknown_request_type_are_answered_by_the_other_node() {
         .block_on(node.connect(&peer.addr))
         .expect("connect");
     let name = peer.name.clone();
+    // `send_to` by (name, node) reaches the process holding the name there (the echo answers
+    // a process of this node), and one to a name nobody holds there is dropped, as Erlang's
+    // `{Name, Node} ! Msg` is.
+    let echoed = in_process({
+        let name = name.clone();
+        move |mut ctx: Context<Text>| async move {
+            let me = ctx.addr();
+            grove_runtime::send_to(("nobody", name.as_str()), Text("lost".into()))
+                .expect("a remote name is not checked here");
+            let request = EchoRequest::Echo {
+                text: "by name".into(),
+                reply_to: me,
+            };
+            grove_runtime::send_to(("echo", name.as_str()), request).expect("sent");
+            match next(&mut ctx).await {
+                Message::User(text) => text,
+                other => panic!("expected the echo, got {other:?}"),
+            }
+        }
+    });
+    assert_eq!(echoed.0, "by name");
     in_process(move |mut ctx: Context<()>| async move {
         let nobody = Server::<Counter>::remote("nobody", name.as_str());
         assert_eq!(

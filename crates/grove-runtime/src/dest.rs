@@ -5,7 +5,7 @@
 //! A name is resolved when it is used, not when the `Dest` is made: after a restart under the
 //! same name, the same `Dest` reaches the new process. A name nobody holds resolves to nothing,
 //! and each use says what that means (a call fails with `noproc`, a monitor fires at once with
-//! `noproc`, a plain send is dropped).
+//! `noproc`, [`send_to`] hands the message back with `NotRegistered`).
 //!
 //! ```
 //! use grove_runtime::{register, spawn, Context, Dest};
@@ -231,6 +231,51 @@ pub trait ViaName: Send + Sync + 'static {
 /// `me` monitors `dest`: a pid, whoever holds a local or `via` name now (a name nobody holds
 /// gives `Down` with `noproc` at once, for a pid of no process), or whoever holds a name on
 /// another node, resolved there.
+/// Sends `message` to whoever `dest` names now (Erlang's `Dest ! Msg`, Elixir's
+/// `send(:kv, msg)`): a pid, a local name, `(name, node)`, or a registry key through `via`.
+///
+/// - A local name or registry key nobody holds is an error, with the message handed back
+///   ([`crate::SendError::NotRegistered`]), as Erlang's `Name ! Msg` raises `badarg`.
+/// - A name on another node is looked up there, and a message to a name nobody holds there is
+///   dropped, as Erlang's `{Name, Node} ! Msg` is.
+/// - A process that takes another message type, or a full bounded mailbox, is an error as with
+///   [`crate::try_send`]; a message to a pid that is no longer alive is dropped, as in Erlang.
+///
+/// ```
+/// use grove_runtime::{register, send_to, spawn, Context, SendError};
+/// # let rt = tokio::runtime::Runtime::new().unwrap();
+/// # rt.block_on(async {
+/// let (tx, rx) = tokio::sync::oneshot::channel();
+/// let logger = spawn(move |mut ctx: Context<String>| async move {
+///     let _ = tx.send(ctx.recv().await.into_user());
+/// });
+/// assert!(matches!(
+///     send_to("send_to_doc_logger", "early".to_string()),
+///     Err(SendError::NotRegistered { .. })
+/// ));
+/// register("send_to_doc_logger", logger).unwrap();
+/// send_to("send_to_doc_logger", "hello".to_string()).unwrap();
+/// assert_eq!(rx.await.unwrap().as_deref(), Some("hello"));
+/// # });
+/// ```
+pub fn send_to<M: Send + 'static>(
+    dest: impl Into<Dest>,
+    message: M,
+) -> Result<(), crate::SendError<M>> {
+    let dest = dest.into();
+    match dest.resolve() {
+        Resolved::Pid(pid) => crate::try_send(pid.assume_type(), message),
+        Resolved::Remote { name, node } => {
+            crate::remote::send_named(&name, &node, message);
+            Ok(())
+        }
+        Resolved::Nobody => Err(crate::SendError::NotRegistered {
+            name: Arc::from(dest.to_string()),
+            message,
+        }),
+    }
+}
+
 pub(crate) fn monitor(me: &dyn crate::cell::AnyCell, dest: Dest) -> crate::pid::Ref {
     match dest.resolve() {
         Resolved::Pid(pid) => crate::signal::monitor(me, pid, &crate::table::Global),

@@ -63,7 +63,7 @@ pub use current::{
     demonitor, exiting_reason, link, monitor, note_last_message, self_pid, set_label, try_link,
     unlink, when_gone, LinkError,
 };
-pub use dest::{Dest, Resolved, Via, ViaName};
+pub use dest::{send_to, Dest, Resolved, Via, ViaName};
 pub use exit::{ExitReason, IntoExitReason};
 pub use introspect::{
     mailbox_summary, process_info, processes, system_info, MailboxSummary, ProcessInfo, SystemInfo,

@@ -169,7 +169,8 @@ pub enum SendError<M> {
         /// The message, handed back.
         message: M,
     },
-    /// No process is registered under the name (only from [`crate::send_named`]).
+    /// No process is registered under the name (only from [`crate::send_named`], [`crate::send_to`]
+    /// and a registry's `send`).
     #[error(
         "no process is registered as {name:?}; start it under your supervisor or check the name"
     )]

@@ -351,3 +351,50 @@ async fn registry_send_reaches_the_key_holder_like_a_via_name() {
     assert_eq!(got, 7);
     assert!(matches!(error, SendError::NotRegistered { message: 8, .. }));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn send_to_reaches_a_pid_a_name_and_a_via_key_and_hands_back_what_nobody_holds() {
+    use grove::process::send_to;
+    let registry: Registry<String, ()> = Registry::new(Keys::Unique);
+    let keys = registry.clone();
+    let got = in_process(move |mut ctx: Context<u32>| async move {
+        register("send_to_target", ctx.addr()).unwrap();
+        keys.register(ctx.pid(), "send-to-key".to_string(), ())
+            .unwrap();
+        send_to(ctx.pid(), 1u32).unwrap();
+        send_to("send_to_target", 2u32).unwrap();
+        send_to(keys.via("send-to-key".to_string()), 3u32).unwrap();
+        // This node's own name in (name, node) is the local name.
+        let node = grove::process::node().name.to_string();
+        send_to(("send_to_target", node.as_str()), 4u32).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(next_user(&mut ctx).await);
+        }
+        unregister("send_to_target");
+        keys.unregister(ctx.pid(), &"send-to-key".to_string());
+        got
+    })
+    .await;
+    assert_eq!(got, vec![1, 2, 3, 4]);
+    // A name nobody holds hands the message back, as Erlang's `Name ! Msg` raises badarg; so
+    // does a registry key nobody holds.
+    match send_to("send_to_target", 5u32) {
+        Err(SendError::NotRegistered { name, message }) => {
+            assert_eq!(&*name, "send_to_target");
+            assert_eq!(message, 5);
+        }
+        other => panic!("expected NotRegistered, got {other:?}"),
+    }
+    assert!(matches!(
+        send_to(registry.via("send-to-key".to_string()), 6u32),
+        Err(SendError::NotRegistered { message: 6, .. })
+    ));
+    // A process that takes another type says so.
+    let text = idle::<String>();
+    assert!(matches!(
+        send_to(text.pid(), 7u32),
+        Err(SendError::WrongType { message: 7, .. })
+    ));
+    grove::exit(text.pid(), ExitReason::Kill);
+}
