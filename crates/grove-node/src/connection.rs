@@ -17,7 +17,9 @@ use crate::frame::{FrameDecoder, Kind, MAX_FRAME, MAX_HANDSHAKE_FRAME};
 use crate::handshake::{Handshake, HandshakeError, PeerInfo, Role, Step};
 use crate::node::{Decision, NodeInner, REFUSE_DUPLICATE, REFUSE_SIMULTANEOUS};
 use crate::outbound::Queued;
+use crate::record::{Opener, Sealer};
 use crate::session::{Phase, Session};
+use crate::transcript::{SessionKeys, EXPORTER_LABEL};
 
 /// Why a connection attempt or an incoming connection failed.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +92,15 @@ fn nonce() -> [u8; 32] {
     rand::random()
 }
 
+/// The channel binding of a TLS session: a value exported from it (RFC 5705) that no other
+/// session has, so a proof made on it is good on it only.
+fn tls_binding<D>(connection: &rustls::ConnectionCommon<D>) -> Result<Vec<u8>, ConnectError> {
+    connection
+        .export_keying_material([0u8; 32], EXPORTER_LABEL, None)
+        .map(|binding| binding.to_vec())
+        .map_err(|error| ConnectError::Tls(format!("no channel binding: {error}")))
+}
+
 /// Accepts connections for the life of the node. Each handshake runs in its own task, at most
 /// `max_handshakes` at once; beyond that a connection is closed at once, logged and counted.
 pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
@@ -142,22 +153,29 @@ async fn accept(node: Arc<NodeInner>, stream: TcpStream) -> Result<(), ConnectEr
                 .accept(stream)
                 .await
                 .map_err(|error| ConnectError::Tls(error.to_string()))?;
-            accept_handshake(node, stream).await
+            let binding = tls_binding(stream.get_ref().1)?;
+            accept_handshake(node, stream, binding).await
         }
-        None => accept_handshake(node, stream).await,
+        None => accept_handshake(node, stream, Vec::new()).await,
     }
 }
 
-async fn accept_handshake<S>(node: Arc<NodeInner>, stream: S) -> Result<(), ConnectError>
+async fn accept_handshake<S>(
+    node: Arc<NodeInner>,
+    stream: S,
+    binding: Vec<u8>,
+) -> Result<(), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut io = HandshakeIo::new(stream);
+    let sealed = binding.is_empty();
     let (mut handshake, hello) = Handshake::start(
         Role::Acceptor,
         node.identity(),
         &node.config.secret,
         nonce(),
+        binding,
     );
     io.send(&hello).await?;
     loop {
@@ -176,7 +194,12 @@ where
                             node.close_session(&session, format!("handshake failed: {error}"));
                             return Err(error);
                         }
-                        go_live(&node, &session, peer, io.stream, io.buf);
+                        let keys = if sealed {
+                            handshake.session_keys()
+                        } else {
+                            None
+                        };
+                        go_live(&node, &session, peer, io.stream, io.buf, keys);
                         Ok(())
                     }
                 };
@@ -245,9 +268,10 @@ async fn dial(
                     .connect(server_name, stream)
                     .await
                     .map_err(|error| ConnectError::Tls(error.to_string()))?;
-                initiate(node, stream, session).await
+                let binding = tls_binding(stream.get_ref().1)?;
+                initiate(node, stream, session, binding).await
             }
-            None => initiate(node, stream, session).await,
+            None => initiate(node, stream, session, Vec::new()).await,
         }
     };
     match tokio::time::timeout(limit, run).await {
@@ -260,16 +284,19 @@ async fn initiate<S>(
     node: &Arc<NodeInner>,
     stream: S,
     session: Option<Arc<Session>>,
+    binding: Vec<u8>,
 ) -> Result<Arc<str>, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let mut io = HandshakeIo::new(stream);
+    let sealed = binding.is_empty();
     let (mut handshake, hello) = Handshake::start(
         Role::Initiator,
         node.identity(),
         &node.config.secret,
         nonce(),
+        binding,
     );
     io.send(&hello).await?;
     // The peer's hello: now its name is known, check it is the one wanted (or claim a session
@@ -317,7 +344,12 @@ where
     .await;
     match outcome {
         Ok(peer) => {
-            go_live(node, &session, peer, io.stream, io.buf);
+            let keys = if sealed {
+                handshake.session_keys()
+            } else {
+                None
+            };
+            go_live(node, &session, peer, io.stream, io.buf, keys);
             Ok(session.peer_name.clone())
         }
         Err(ConnectError::Handshake(HandshakeError::Refused(reason)))
@@ -341,22 +373,38 @@ where
     }
 }
 
-/// The handshake is done: start the reader, writer and ticker of `session` on `stream`.
+/// The handshake is done: start the reader, writer and ticker of `session` on `stream`. `read`
+/// holds what was read past the handshake. With `keys` (a connection without TLS), every byte
+/// after the handshake is sealed in records ([`crate::record`]).
 fn go_live<S>(
     node: &Arc<NodeInner>,
     session: &Arc<Session>,
     peer: PeerInfo,
     stream: S,
     read: BytesMut,
+    keys: Option<SessionKeys>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     if !session.set_up(peer.clone()) {
         return; // closed meanwhile; dropping the stream closes the socket
     }
+    let (opener, sealer) = match keys {
+        Some(keys) => (
+            Some(Opener::new(&keys.receive)),
+            Some(Sealer::new(&keys.send)),
+        ),
+        None => (None, None),
+    };
     let (reader, writer) = tokio::io::split(stream);
-    let reader = tokio::spawn(read_loop(node.clone(), session.clone(), reader, read));
-    let writer = tokio::spawn(write_loop(node.clone(), session.clone(), writer));
+    let reader = tokio::spawn(read_loop(
+        node.clone(),
+        session.clone(),
+        reader,
+        read,
+        opener,
+    ));
+    let writer = tokio::spawn(write_loop(node.clone(), session.clone(), writer, sealer));
     let ticker = tokio::spawn(tick_loop(node.clone(), session.clone()));
     for task in [reader, writer, ticker] {
         session.add_task(task.abort_handle());
@@ -376,12 +424,25 @@ async fn read_loop<R: AsyncRead + Unpin>(
     node: Arc<NodeInner>,
     session: Arc<Session>,
     mut reader: R,
-    mut buf: BytesMut,
+    read: BytesMut,
+    mut opener: Option<Opener>,
 ) {
     let mut decoder = FrameDecoder::new(MAX_FRAME);
     let mut dispatcher = Dispatcher::new(node.clone(), session.clone());
+    // What comes off the socket (`raw`), and the frame bytes in it (`buf`): the same buffer
+    // when the connection is not sealed.
+    let (mut raw, mut buf) = match opener {
+        Some(_) => (read, BytesMut::with_capacity(64 * 1024)),
+        None => (BytesMut::new(), read),
+    };
     let why = loop {
         let mut broken = None;
+        if let Some(opener) = &mut opener {
+            if let Err(error) = opener.open(&mut raw, &mut buf) {
+                node.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                break format!("protocol violation: {error}");
+            }
+        }
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(body)) => {
@@ -401,10 +462,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
             node.stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
             break format!("protocol violation: {error}");
         }
-        if buf.capacity() - buf.len() < 16 * 1024 {
-            buf.reserve(64 * 1024);
+        let into = if opener.is_some() { &mut raw } else { &mut buf };
+        if into.capacity() - into.len() < 16 * 1024 {
+            into.reserve(64 * 1024);
         }
-        match reader.read_buf(&mut buf).await {
+        match reader.read_buf(into).await {
             Ok(0) => break "the peer closed the connection".to_string(),
             Ok(n) => {
                 tracing::trace!(peer = %session.peer_name, bytes = n, "read");
@@ -425,8 +487,10 @@ async fn write_loop<W: AsyncWrite + Unpin>(
     node: Arc<NodeInner>,
     session: Arc<Session>,
     mut writer: W,
+    mut sealer: Option<Sealer>,
 ) {
     let mut batch = Vec::with_capacity(64 * 1024);
+    let mut sealed = Vec::new();
     let why = loop {
         if !session.take_batch(&mut batch) {
             return;
@@ -434,6 +498,13 @@ async fn write_loop<W: AsyncWrite + Unpin>(
         if batch.is_empty() {
             session.wake.notified().await;
             continue;
+        }
+        if let Some(sealer) = &mut sealer {
+            sealed.clear();
+            if let Err(error) = sealer.seal(&batch, &mut sealed) {
+                break error.to_string();
+            }
+            std::mem::swap(&mut batch, &mut sealed);
         }
         // `writing_since` is the time of the last progress while a write is under way (0 when
         // idle): the ticker closes a connection whose peer stops reading for too long.

@@ -2,30 +2,32 @@
 //!
 //! Both sides open with a `Hello`: protocol versions, node name, creation, listen address and a
 //! fresh 32-byte random nonce. Each side then proves it knows the cluster secret with an
-//! HMAC-SHA256 over both nonces, both names, both creations, the chosen version and its own role
-//! (initiator or acceptor). The secret never crosses the wire; a recorded proof is useless on
-//! another connection because the other side's nonce is new each time; and a proof cannot be
-//! reflected back, because the role is part of it. Once the acceptor has checked the initiator's
-//! proof it decides whether to take the connection (the node may already be connected to that
-//! peer) and says `Accept` or `Refuse`; the initiator waits for that word before it sends
-//! anything else.
+//! HMAC-SHA256 over the transcript: both hellos as they crossed the wire, and, with TLS, a value
+//! exported from this TLS session ([`crate::transcript`]). The secret never crosses the wire; a
+//! proof is good for this connection only (the other side's nonce is new each time, and a relay
+//! between two connections cannot make the transcripts match); every hello field is covered;
+//! and a proof cannot be reflected back, because the role is part of it. Once the acceptor has
+//! checked the initiator's proof it decides whether to take the connection (the node may
+//! already be connected to that peer) and says `Accept` or `Refuse`; the initiator waits for
+//! that word before it sends anything else. Without TLS, everything after that word travels in
+//! sealed records ([`crate::record`]) under keys derived from the transcript
+//! ([`Handshake::session_keys`]).
 //!
 //! [`Handshake`] is a state machine: feed it the bodies of handshake frames with
 //! [`Handshake::receive`] and send the frames it returns. It never reads a clock or a socket;
 //! the connection code puts a time limit around it.
 
-use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 
 use crate::frame::{frame, Kind};
+use crate::transcript::{SessionKeys, Transcript};
 
-/// The protocol versions this build speaks. Version 1 is the first.
-pub(crate) const MIN_VERSION: u16 = 2;
-pub(crate) const MAX_VERSION: u16 = 2;
+/// The protocol versions this build speaks. Version 1 is the first; version 3 binds the proof
+/// to the transcript and seals frames without TLS.
+pub(crate) const MIN_VERSION: u16 = 3;
+pub(crate) const MAX_VERSION: u16 = 3;
 
 const MAGIC: [u8; 8] = *b"GROVE\0\0\x01";
-const PROOF_LABEL: &[u8] = b"grove-node handshake proof v1";
 
 /// Which end of the connection this node is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,7 +124,6 @@ enum State {
     AwaitHello,
     AwaitProof {
         peer: PeerInfo,
-        peer_nonce: [u8; 32],
     },
     /// Acceptor: authenticated, waiting for the caller's decision.
     Deciding,
@@ -138,19 +139,26 @@ pub(crate) struct Handshake {
     role: Role,
     me: Identity,
     secret: Vec<u8>,
-    nonce: [u8; 32],
+    /// The body of this side's hello, for the transcript.
+    hello: Vec<u8>,
+    /// What binds the proof to the channel: a TLS exporter value, or nothing.
+    binding: Vec<u8>,
+    /// Known once both hellos are.
+    transcript: Option<Transcript>,
     state: State,
 }
 
 impl Handshake {
-    /// Starts a handshake; returns it and the `Hello` frame to send at once.
+    /// Starts a handshake on a channel bound by `binding` (a TLS exporter value; empty without
+    /// TLS); returns it and the `Hello` frame to send at once.
     pub(crate) fn start(
         role: Role,
         me: Identity,
         secret: &[u8],
         nonce: [u8; 32],
+        binding: Vec<u8>,
     ) -> (Handshake, Vec<u8>) {
-        let hello = encode(&HandshakeMessage::Hello {
+        let hello = body(&HandshakeMessage::Hello {
             magic: MAGIC,
             min_version: MIN_VERSION,
             max_version: MAX_VERSION,
@@ -159,14 +167,17 @@ impl Handshake {
             listen: me.listen.clone(),
             nonce,
         });
+        let frame = frame(Kind::Handshake, &hello);
         let handshake = Handshake {
             role,
             me,
             secret: secret.to_vec(),
-            nonce,
+            hello,
+            binding,
+            transcript: None,
             state: State::AwaitHello,
         };
-        (handshake, hello)
+        (handshake, frame)
     }
 
     /// Takes the body of one handshake frame (after its kind byte).
@@ -183,7 +194,7 @@ impl Handshake {
                     name,
                     creation,
                     listen,
-                    nonce,
+                    nonce: _,
                 },
             ) => {
                 if magic != MAGIC {
@@ -205,15 +216,26 @@ impl Handshake {
                     listen,
                     version,
                 };
-                let mac = self.mac(self.role, &peer, &nonce);
-                self.state = State::AwaitProof {
-                    peer,
-                    peer_nonce: nonce,
+                // The peer's hello exactly as it came: its nonce and every other field.
+                let transcript = match self.role {
+                    Role::Initiator => Transcript::new(&self.hello, body, &self.binding),
+                    Role::Acceptor => Transcript::new(body, &self.hello, &self.binding),
                 };
+                let mac = transcript.proof(&self.secret, self.role);
+                self.transcript = Some(transcript);
+                self.state = State::AwaitProof { peer };
                 Ok(Step::Send(encode(&HandshakeMessage::Proof { mac })))
             }
-            (State::AwaitProof { peer, peer_nonce }, HandshakeMessage::Proof { mac }) => {
-                if !self.verify(&peer, &peer_nonce, &mac) {
+            (State::AwaitProof { peer }, HandshakeMessage::Proof { mac }) => {
+                let peer_role = match self.role {
+                    Role::Initiator => Role::Acceptor,
+                    Role::Acceptor => Role::Initiator,
+                };
+                let proven = self
+                    .transcript
+                    .as_ref()
+                    .is_some_and(|transcript| transcript.verify(&self.secret, peer_role, &mac));
+                if !proven {
                     return Err(HandshakeError::BadProof { peer: peer.name });
                 }
                 match self.role {
@@ -261,65 +283,22 @@ impl Handshake {
         })
     }
 
-    /// The proof that `role` knows the secret, on a connection between `self.me` and `peer`.
-    fn mac(&self, role: Role, peer: &PeerInfo, peer_nonce: &[u8; 32]) -> [u8; 32] {
-        let mut mac = self.hmac();
-        feed(
-            &mut mac,
-            role,
-            (&self.me.name, self.me.creation, &self.nonce),
-            (&peer.name, peer.creation, peer_nonce),
-            peer.version,
-        );
-        mac.finalize().into_bytes().into()
-    }
-
-    fn verify(&self, peer: &PeerInfo, peer_nonce: &[u8; 32], mac: &[u8; 32]) -> bool {
-        let peer_role = match self.role {
-            Role::Initiator => Role::Acceptor,
-            Role::Acceptor => Role::Initiator,
-        };
-        let mut expected = self.hmac();
-        feed(
-            &mut expected,
-            peer_role,
-            (&peer.name, peer.creation, peer_nonce),
-            (&self.me.name, self.me.creation, &self.nonce),
-            peer.version,
-        );
-        expected.verify_slice(mac).is_ok()
-    }
-
-    fn hmac(&self) -> Hmac<Sha256> {
-        // HMAC takes keys of any length, so this cannot fail.
-        <Hmac<Sha256> as Mac>::new_from_slice(&self.secret)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+    /// This side's record keys, once both hellos are known (used without TLS, after the
+    /// handshake has succeeded).
+    pub(crate) fn session_keys(&self) -> Option<SessionKeys> {
+        self.transcript
+            .as_ref()
+            .map(|transcript| transcript.session_keys(&self.secret, self.role))
     }
 }
 
-/// Feeds the proof's inputs, each length-prefixed so no two inputs can run together.
-fn feed(
-    mac: &mut Hmac<Sha256>,
-    role: Role,
-    prover: (&str, u32, &[u8; 32]),
-    verifier: (&str, u32, &[u8; 32]),
-    version: u16,
-) {
-    mac.update(PROOF_LABEL);
-    mac.update(&[role as u8]);
-    mac.update(&version.to_be_bytes());
-    for (name, creation, nonce) in [prover, verifier] {
-        mac.update(&(name.len() as u32).to_be_bytes());
-        mac.update(name.as_bytes());
-        mac.update(&creation.to_be_bytes());
-        mac.update(nonce);
-    }
+fn body(message: &HandshakeMessage) -> Vec<u8> {
+    // Serializing plain owned data into a Vec cannot fail.
+    postcard::to_allocvec(message).unwrap_or_default()
 }
 
 fn encode(message: &HandshakeMessage) -> Vec<u8> {
-    // Serializing plain owned data into a Vec cannot fail.
-    let body = postcard::to_allocvec(message).unwrap_or_default();
-    frame(Kind::Handshake, &body)
+    frame(Kind::Handshake, &body(message))
 }
 
 /// `name@host`, both parts non-empty, printable, and short.
@@ -362,10 +341,20 @@ mod tests {
     }
 
     fn pair(secret_a: &[u8], secret_b: &[u8]) -> Pair {
-        let (a, a_hello) =
-            Handshake::start(Role::Initiator, identity("a@host", 1), secret_a, [1; 32]);
-        let (b, b_hello) =
-            Handshake::start(Role::Acceptor, identity("b@host", 2), secret_b, [2; 32]);
+        let (a, a_hello) = Handshake::start(
+            Role::Initiator,
+            identity("a@host", 1),
+            secret_a,
+            [1; 32],
+            Vec::new(),
+        );
+        let (b, b_hello) = Handshake::start(
+            Role::Acceptor,
+            identity("b@host", 2),
+            secret_b,
+            [2; 32],
+            Vec::new(),
+        );
         Pair {
             a,
             b,
@@ -437,8 +426,13 @@ mod tests {
         } = pair(b"secret", b"secret");
         let recorded_proof = sent(a.receive(body(&b_hello)).unwrap());
         // Replayed to b on a new connection, where b has picked a new nonce.
-        let (mut b, _) =
-            Handshake::start(Role::Acceptor, identity("b@host", 2), b"secret", [9; 32]);
+        let (mut b, _) = Handshake::start(
+            Role::Acceptor,
+            identity("b@host", 2),
+            b"secret",
+            [9; 32],
+            Vec::new(),
+        );
         sent(b.receive(body(&a_hello)).unwrap());
         assert!(matches!(
             b.receive(body(&recorded_proof)),
@@ -450,10 +444,20 @@ mod tests {
     fn a_proof_reflected_back_to_its_maker_fails() {
         // An attacker without the secret connects to b and, when b proves itself, sends b's
         // own proof back as its own.
-        let (mut b, _) =
-            Handshake::start(Role::Acceptor, identity("b@host", 2), b"secret", [2; 32]);
-        let (_, attacker_hello) =
-            Handshake::start(Role::Initiator, identity("a@host", 1), b"?", [2; 32]);
+        let (mut b, _) = Handshake::start(
+            Role::Acceptor,
+            identity("b@host", 2),
+            b"secret",
+            [2; 32],
+            Vec::new(),
+        );
+        let (_, attacker_hello) = Handshake::start(
+            Role::Initiator,
+            identity("a@host", 1),
+            b"?",
+            [2; 32],
+            Vec::new(),
+        );
         let b_proof = sent(b.receive(body(&attacker_hello)).unwrap());
         assert!(matches!(
             b.receive(body(&b_proof)),
@@ -482,8 +486,20 @@ mod tests {
 
     #[test]
     fn a_peer_claiming_our_own_name_is_refused() {
-        let (mut b, _) = Handshake::start(Role::Acceptor, identity("b@host", 2), b"s", [2; 32]);
-        let (_, hello) = Handshake::start(Role::Initiator, identity("b@host", 7), b"s", [1; 32]);
+        let (mut b, _) = Handshake::start(
+            Role::Acceptor,
+            identity("b@host", 2),
+            b"s",
+            [2; 32],
+            Vec::new(),
+        );
+        let (_, hello) = Handshake::start(
+            Role::Initiator,
+            identity("b@host", 7),
+            b"s",
+            [1; 32],
+            Vec::new(),
+        );
         assert!(matches!(
             b.receive(body(&hello)),
             Err(HandshakeError::BadName(_))
@@ -508,7 +524,13 @@ mod tests {
 
     #[test]
     fn no_common_version_is_refused_with_both_ranges() {
-        let (mut b, _) = Handshake::start(Role::Acceptor, identity("b@host", 2), b"s", [2; 32]);
+        let (mut b, _) = Handshake::start(
+            Role::Acceptor,
+            identity("b@host", 2),
+            b"s",
+            [2; 32],
+            Vec::new(),
+        );
         let hello = encode(&HandshakeMessage::Hello {
             magic: MAGIC,
             min_version: 7,
@@ -547,7 +569,7 @@ mod tests {
             acceptor in any::<bool>(),
         ) {
             let role = if acceptor { Role::Acceptor } else { Role::Initiator };
-            let (mut h, _) = Handshake::start(role, identity("b@host", 2), b"secret", [3; 32]);
+            let (mut h, _) = Handshake::start(role, identity("b@host", 2), b"secret", [3; 32], Vec::new());
             for input in inputs {
                 match h.receive(&input) {
                     Ok(Step::Decide(_)) | Ok(Step::Established(_)) => {

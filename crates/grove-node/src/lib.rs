@@ -62,6 +62,7 @@ mod handshake;
 mod node;
 mod outbound;
 mod protocol;
+mod record;
 mod remote;
 mod router;
 mod rt;
@@ -70,6 +71,7 @@ mod stats;
 #[doc(hidden)]
 pub mod testing;
 mod tls;
+mod transcript;
 mod types;
 
 pub use certs::{generate_dev_certs, CertError};

@@ -1,28 +1,90 @@
 //! For tests of misbehaving peers only: a raw, authenticated plaintext connection that can then
-//! write any bytes at all, and the frames a test needs to write. Not part of Grove's API.
+//! write any frames at all (sealed as the node expects, or not), and the frames a test needs to
+//! write. Not part of Grove's API.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 
 use crate::frame::{self, FrameDecoder, Kind, MAX_HANDSHAKE_FRAME};
 use crate::handshake::{Handshake, Identity, Role, Step};
 use crate::protocol::{Dest, MessageHeader, WirePid};
+use crate::record::Sealer;
+
+/// A connection that passed the handshake, writing whatever a test asks.
+pub struct RawPeer {
+    stream: TcpStream,
+    writer: RawWriter,
+}
+
+/// The writing side of a [`RawPeer`]: seals what it sends, as the node expects, unless told not
+/// to.
+pub struct RawWriter {
+    sealer: Sealer,
+    half: Option<OwnedWriteHalf>,
+}
+
+impl RawPeer {
+    /// Sends `bytes` (frames, or any bytes) sealed in records, as a real peer would.
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let sealed = self.writer.seal(bytes)?;
+        self.stream.write_all(&sealed).await
+    }
+
+    /// Sends `bytes` as they are, not sealed: what a party without the secret could inject.
+    pub async fn send_unsealed(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    /// The socket, to read from (or to see it closed).
+    pub fn stream(&mut self) -> &mut TcpStream {
+        &mut self.stream
+    }
+
+    /// The reading and writing halves.
+    pub fn into_split(self) -> (OwnedReadHalf, RawWriter) {
+        let (read, write) = self.stream.into_split();
+        let mut writer = self.writer;
+        writer.half = Some(write);
+        (read, writer)
+    }
+}
+
+impl RawWriter {
+    fn seal(&mut self, bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+        let mut sealed = Vec::new();
+        self.sealer
+            .seal(bytes, &mut sealed)
+            .map_err(std::io::Error::other)?;
+        Ok(sealed)
+    }
+
+    /// Sends `bytes` sealed in records (after [`RawPeer::into_split`]).
+    pub async fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        let sealed = self.seal(bytes)?;
+        match &mut self.half {
+            Some(half) => half.write_all(&sealed).await,
+            None => Err(std::io::Error::other("not split")),
+        }
+    }
+}
 
 /// Connects to a plaintext node at `addr` as `name` (creation `creation`) with `secret`, runs
-/// the handshake, and hands back the socket. Returns the node's creation too.
+/// the handshake, and hands back the connection. Returns the node's creation too.
 pub async fn connect_raw(
     addr: &str,
     name: &str,
     creation: u32,
     secret: &[u8],
-) -> Result<(TcpStream, u32), String> {
+) -> Result<(RawPeer, u32), String> {
     let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
     let me = Identity {
         name: name.to_string(),
         creation,
         listen: None,
     };
-    let (mut handshake, hello) = Handshake::start(Role::Initiator, me, secret, rand::random());
+    let (mut handshake, hello) =
+        Handshake::start(Role::Initiator, me, secret, rand::random(), Vec::new());
     stream.write_all(&hello).await.map_err(|e| e.to_string())?;
     let mut buf = bytes::BytesMut::new();
     let mut decoder = FrameDecoder::new(MAX_HANDSHAKE_FRAME);
@@ -37,7 +99,14 @@ pub async fn connect_raw(
         };
         match handshake.receive(&body[1..]).map_err(|e| e.to_string())? {
             Step::Send(frame) => stream.write_all(&frame).await.map_err(|e| e.to_string())?,
-            Step::Established(peer) => return Ok((stream, peer.creation)),
+            Step::Established(peer) => {
+                let keys = handshake.session_keys().ok_or("established without keys")?;
+                let writer = RawWriter {
+                    sealer: Sealer::new(&keys.send),
+                    half: None,
+                };
+                return Ok((RawPeer { stream, writer }, peer.creation));
+            }
             Step::Decide(_) => return Err("an initiator does not decide".into()),
         }
     }

@@ -134,7 +134,7 @@ fn an_oversized_frame_closes_only_that_connection() {
     let peer = good_peer("oversized-good@127.0.0.1");
     let before = node.stats().protocol_errors;
     runtime().block_on(async {
-        let (mut stream, _) = testing::connect_raw(
+        let (mut raw, _) = testing::connect_raw(
             &node.listen_addr().to_string(),
             "huge@127.0.0.1",
             1,
@@ -142,12 +142,43 @@ fn an_oversized_frame_closes_only_that_connection() {
         )
         .await
         .expect("a raw peer connects");
-        stream
-            .write_all(&testing::oversized_frame_prefix())
+        raw.send(&testing::oversized_frame_prefix())
             .await
             .expect("write");
-        closed_by_the_node(&mut stream).await;
+        closed_by_the_node(raw.stream()).await;
         eventually(|| node.stats().protocol_errors > before).await;
+    });
+    still_serves(&peer);
+}
+
+#[test]
+fn bytes_injected_into_an_authenticated_connection_close_it_undelivered() {
+    let _turn = accepting();
+    let node = node();
+    let peer = good_peer("inject-good@127.0.0.1");
+    let before = node.stats();
+    runtime().block_on(async {
+        let (mut raw, _) = testing::connect_raw(
+            &node.listen_addr().to_string(),
+            "injected@127.0.0.1",
+            1,
+            SECRET.as_bytes(),
+        )
+        .await
+        .expect("a raw peer connects");
+        // A well-formed frame, but not sealed with the connection's key: what a party on the
+        // path without the secret could write (the attack that relays a handshake, then
+        // speaks on the connection it relayed).
+        let creation = node.creation();
+        let forged = testing::message_frame(creation, 1, "test.Text", b"\x05forge");
+        raw.send_unsealed(&forged).await.expect("write");
+        closed_by_the_node(raw.stream()).await;
+        eventually(|| node.stats().protocol_errors > before.protocol_errors).await;
+        assert_eq!(
+            node.stats().refused_unknown_type + node.stats().refused_undecodable,
+            before.refused_unknown_type + before.refused_undecodable,
+            "nothing of the forged frame was decoded"
+        );
     });
     still_serves(&peer);
 }
@@ -170,7 +201,7 @@ fn unknown_and_undecodable_messages_are_refused_and_the_connection_carries_on() 
     let sink = sink_rx.recv_timeout(LONG).expect("the sink runs");
     let before = node.stats();
     runtime().block_on(async {
-        let (mut stream, _) = testing::connect_raw(
+        let (mut raw, _) = testing::connect_raw(
             &node.listen_addr().to_string(),
             "confused@127.0.0.1",
             1,
@@ -198,7 +229,7 @@ fn unknown_and_undecodable_messages_are_refused_and_the_connection_carries_on() 
             ),
         ];
         for frame in frames {
-            stream.write_all(&frame).await.expect("write");
+            raw.send(&frame).await.expect("write");
         }
         eventually(|| {
             let stats = node.stats();
@@ -247,7 +278,7 @@ fn a_peer_that_stops_reading_is_cut_off_and_the_queue_stays_bounded() {
     let mut events = node.events();
     let peer = good_peer("reader-good@127.0.0.1");
     let before = node.stats().dropped_queue_full;
-    let (stream, _) = runtime()
+    let (raw, _) = runtime()
         .block_on(testing::connect_raw(
             &node.listen_addr().to_string(),
             "deaf@127.0.0.1",
@@ -256,10 +287,10 @@ fn a_peer_that_stops_reading_is_cut_off_and_the_queue_stays_bounded() {
         ))
         .expect("a raw peer connects");
     // It keeps sending heartbeats (so it is not hung) but never reads a byte.
-    let (_reader, mut writer) = stream.into_split();
+    let (_reader, mut writer) = raw.into_split();
     let heartbeats = runtime().spawn(async move {
         loop {
-            if writer.write_all(&testing::heartbeat_frame()).await.is_err() {
+            if writer.send(&testing::heartbeat_frame()).await.is_err() {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
