@@ -183,6 +183,101 @@ fn bytes_injected_into_an_authenticated_connection_close_it_undelivered() {
     still_serves(&peer);
 }
 
+/// The relay attack: a node dials an address the attacker holds; the attacker opens a connection
+/// to a third node and passes the handshake between the two, unchanged. Both proofs check out
+/// (the attacker changed nothing), but the connection is then sealed under keys the attacker
+/// cannot derive without the secret: what it writes of its own is refused, and nothing of it is
+/// delivered.
+#[test]
+fn a_relayed_handshake_gives_the_relay_nothing_it_can_say() {
+    let _turn = accepting();
+    let node = node();
+    let (sink_tx, sink_rx) = std::sync::mpsc::channel::<Pid>();
+    let (got_tx, got_rx) = std::sync::mpsc::channel::<Text>();
+    std::thread::spawn(move || {
+        in_process(move |mut ctx: Context<Text>| async move {
+            sink_tx.send(ctx.pid()).expect("test alive");
+            while let Message::User(text) = next(&mut ctx).await {
+                if got_tx.send(text).is_err() {
+                    return;
+                }
+            }
+        })
+    });
+    let sink = sink_rx.recv_timeout(LONG).expect("the sink runs");
+    let before = node.stats().protocol_errors;
+    let target = node.listen_addr().to_string();
+    let creation = node.creation();
+    runtime().block_on(async move {
+        let relay = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let relay_addr = relay.local_addr().expect("addr").to_string();
+        // The victim dials the attacker, thinking it a peer.
+        let victim = Peer::start(
+            "victim@127.0.0.1",
+            PeerOptions {
+                connect: vec![relay_addr],
+                ..PeerOptions::default()
+            },
+        );
+        let (from_victim, _) = relay.accept().await.expect("the victim dials");
+        let to_target = TcpStream::connect(&target)
+            .await
+            .expect("the attacker dials");
+        let (mut victim_read, mut victim_write) = from_victim.into_split();
+        let (mut target_read, mut target_write) = to_target.into_split();
+        // Everything the target says goes to the victim, unchanged.
+        tokio::spawn(async move {
+            let _ = tokio::io::copy(&mut target_read, &mut victim_write).await;
+        });
+        // Everything the victim says goes to the target, until the connection is up.
+        let pump = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = match victim_read.read(&mut buf).await {
+                    Ok(0) | Err(_) => return target_write,
+                    Ok(n) => n,
+                };
+                if target_write.write_all(&buf[..n]).await.is_err() {
+                    return target_write;
+                }
+                if stop_pumping() {
+                    return target_write;
+                }
+            }
+        });
+        fn stop_pumping() -> bool {
+            STOP.load(std::sync::atomic::Ordering::Relaxed)
+        }
+        static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        // The target takes the relayed connection as the victim's: the handshake passed.
+        eventually(|| node.nodes().contains(&"victim@127.0.0.1".to_string())).await;
+        STOP.store(true, std::sync::atomic::Ordering::Relaxed);
+        // The victim's heartbeats move the pump to its stop.
+        let mut target_write = tokio::time::timeout(LONG, pump)
+            .await
+            .expect("the pump stops")
+            .expect("the pump ran");
+        // The attacker's own message to a process of the target, as a well-formed frame: it
+        // cannot seal it with the connection's key.
+        let forged = testing::message_frame(
+            creation,
+            sink.id(),
+            "test.Text",
+            &postcard_of(&Text("forged".into())),
+        );
+        let _ = target_write.write_all(&forged).await;
+        eventually(|| node.stats().protocol_errors > before).await;
+        eventually(|| !node.nodes().contains(&"victim@127.0.0.1".to_string())).await;
+        drop(victim);
+    });
+    assert!(
+        got_rx.recv_timeout(Duration::from_millis(300)).is_err(),
+        "nothing the relay wrote was delivered"
+    );
+}
+
 #[test]
 fn unknown_and_undecodable_messages_are_refused_and_the_connection_carries_on() {
     let _turn = accepting();
