@@ -10,6 +10,11 @@ use grove_node::{Node, TlsFiles};
 use grove_otp::gen_server::{CallError, Server};
 use grove_runtime::{Context, Dest, ExitReason, Message};
 
+/// A server type no node registers for distribution.
+struct Unregistered;
+
+impl grove_otp::gen_server::GenServer for Unregistered {}
+
 fn node() -> Node {
     test_node("t@127.0.0.1", |builder| {
         builder.tls(TlsFiles::in_dir(certs()))
@@ -176,6 +181,15 @@ fn a_server_on_another_node_is_stopped_by_pid_and_by_name() {
         assert_eq!(
             by_name.stop(ExitReason::Normal).await,
             Err(CallError::NotRegistered("counter".into()))
+        );
+
+        // A stop this node cannot carry (the server type is not registered for distribution
+        // here) is dropped as any message is: `stop_timeout` bounds the wait.
+        let unknown = Server::<Unregistered>::remote("counter", second_name.as_str());
+        let within = std::time::Duration::from_millis(200);
+        assert_eq!(
+            unknown.stop_timeout(ExitReason::Normal, within).await,
+            Err(CallError::Timeout(within))
         );
 
         // By (name, node), with a reason that carries data.

@@ -1449,3 +1449,24 @@ proptest! {
         })?;
     }
 }
+
+/// `stop_timeout` bounds the wait for a server that is slow to stop (OTP's `gen_server:stop/3`):
+/// `Timeout` once it has passed, and the server still stops afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_timeout_gives_up_on_a_server_still_busy_and_it_stops_later() {
+    let (state, mut events) = probe(vec![]);
+    let server = Server::start(state).await.unwrap();
+    init_pid(&mut events).await;
+    let (release, blocked) = oneshot::channel();
+    server.cast(Cmd::Block(blocked));
+    assert_eq!(next_event(&mut events).await, Event::Blocked);
+    let within = Duration::from_millis(100);
+    assert_eq!(
+        server.stop_timeout(ExitReason::Normal, within).await,
+        Err(CallError::Timeout(within))
+    );
+    // The request stays queued: once the callback returns, the server stops with it.
+    let exited = grove_runtime::watch_exit(server.pid()).expect("still alive");
+    release.send(()).unwrap();
+    assert_eq!(exited.await, ExitReason::Normal);
+}

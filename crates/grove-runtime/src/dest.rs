@@ -228,16 +228,13 @@ pub trait ViaName: Send + Sync + 'static {
     fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
 }
 
-/// `me` monitors `dest`: a pid, whoever holds a local or `via` name now (a name nobody holds
-/// gives `Down` with `noproc` at once, for a pid of no process), or whoever holds a name on
-/// another node, resolved there.
 /// Sends `message` to whoever `dest` names now (Erlang's `Dest ! Msg`, Elixir's
 /// `send(:kv, msg)`): a pid, a local name, `(name, node)`, or a registry key through `via`.
 ///
 /// - A local name or registry key nobody holds is an error, with the message handed back
 ///   ([`crate::SendError::NotRegistered`]), as Erlang's `Name ! Msg` raises `badarg`.
-/// - A name on another node is looked up there, and a message to a name nobody holds there is
-///   dropped, as Erlang's `{Name, Node} ! Msg` is.
+/// - A `(name, node)` is looked up on that node (this node's own name: here), and a message to
+///   a name nobody holds there is dropped, as Erlang's `{Name, Node} ! Msg` is.
 /// - A process that takes another message type, or a full bounded mailbox, is an error as with
 ///   [`crate::try_send`]; a message to a pid that is no longer alive is dropped, as in Erlang.
 ///
@@ -269,6 +266,8 @@ pub fn send_to<M: Send + 'static>(
             crate::remote::send_named(&name, &node, message);
             Ok(())
         }
+        // `{Name, Node} ! Msg` to a free name is dropped, even on this node.
+        Resolved::Nobody if matches!(dest, Dest::Remote { .. }) => Ok(()),
         Resolved::Nobody => Err(crate::SendError::NotRegistered {
             name: Arc::from(dest.to_string()),
             message,
@@ -276,6 +275,9 @@ pub fn send_to<M: Send + 'static>(
     }
 }
 
+/// `me` monitors `dest`: a pid, whoever holds a local or `via` name now (a name nobody holds
+/// gives `Down` with `noproc` at once, for a pid of no process), or whoever holds a name on
+/// another node, resolved there.
 pub(crate) fn monitor(me: &dyn crate::cell::AnyCell, dest: Dest) -> crate::pid::Ref {
     match dest.resolve() {
         Resolved::Pid(pid) => crate::signal::monitor(me, pid, &crate::table::Global),

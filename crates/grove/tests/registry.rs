@@ -390,6 +390,9 @@ async fn send_to_reaches_a_pid_a_name_and_a_via_key_and_hands_back_what_nobody_h
         send_to(registry.via("send-to-key".to_string()), 6u32),
         Err(SendError::NotRegistered { message: 6, .. })
     ));
+    // `{Name, Node} ! Msg` to a free name is dropped, also when the node is this one.
+    let node = grove::process::node().name.to_string();
+    assert!(send_to(("send_to_target", node.as_str()), 8u32).is_ok());
     // A process that takes another type says so.
     let text = idle::<String>();
     assert!(matches!(

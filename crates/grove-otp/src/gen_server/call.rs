@@ -460,9 +460,6 @@ where
     R: Send + 'static,
 {
     let pid = to.pid();
-    if grove_runtime::self_pid() == Some(pid) {
-        return Err(CallError::CallingSelf);
-    }
     if !pid.is_local() {
         let node = pid.node_name();
         return call_remote(&node, pid, timeout, |from| {

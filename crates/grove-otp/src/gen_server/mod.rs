@@ -505,19 +505,20 @@ impl<S: GenServer, T: Target> Server<S, T> {
         // delivered before it, and a remote call's longer future is boxed, so every call's
         // future stays small (it is moved into its caller's on each call).
         let outcome = match self.to.resolve() {
-            Resolved::Pid(pid) if pid.is_local() => match call::send_local(pid.assume_type(), make)
-            {
-                // A span no subscriber records is not entered on every poll.
-                Ok(reply) if span.is_disabled() => {
-                    call::await_reply(reply, timeout, timeout, None).await
+            Resolved::Pid(pid) if pid.is_local() => {
+                match span.in_scope(|| call::send_local(pid.assume_type(), make)) {
+                    // A span no subscriber records is not entered on every poll.
+                    Ok(reply) if span.is_disabled() => {
+                        call::await_reply(reply, timeout, timeout, None).await
+                    }
+                    Ok(reply) => {
+                        call::await_reply(reply, timeout, timeout, None)
+                            .instrument(span.clone())
+                            .await
+                    }
+                    Err(error) => Err(error),
                 }
-                Ok(reply) => {
-                    call::await_reply(reply, timeout, timeout, None)
-                        .instrument(span.clone())
-                        .await
-                }
-                Err(error) => Err(error),
-            },
+            }
             Resolved::Pid(pid) => {
                 Box::pin(call::call(pid.assume_type(), make, timeout).instrument(span.clone()))
                     .await
@@ -576,36 +577,50 @@ impl<S: GenServer, T: Target> Server<S, T> {
         }
     }
 
-    /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited
-    /// (OTP's `gen_server:stop/2`). Fails with [`CallError::CallingSelf`] from the server
-    /// itself (use [`ServerContext::stop`] there), with [`CallError::NoProc`] if it is not
-    /// running (a name nobody holds: [`CallError::NotRegistered`]), with [`CallError::Full`] if
-    /// its bounded mailbox refuses the request (kill it with `grove::exit` if it must go), or
-    /// with [`CallError::Exited`] if it exited with another reason meanwhile. A server on
-    /// another node (by pid or by `(name, node)`) is stopped over the connection, which is made
-    /// first if needed; losing that node before the server exits is [`CallError::NodeDown`].
+    /// Stops the server with `reason` (calling its `terminate`) and waits until it has exited,
+    /// as long as that takes (OTP's `gen_server:stop/2`). Fails with
+    /// [`CallError::CallingSelf`] from the server itself (use [`ServerContext::stop`] there),
+    /// with [`CallError::NoProc`] if it is not running (a name nobody holds:
+    /// [`CallError::NotRegistered`]), with [`CallError::Full`] if its bounded mailbox refuses
+    /// the request (kill it with `grove::exit` if it must go), or with [`CallError::Exited`] if
+    /// it exited with another reason meanwhile. A server on another node (by pid or by
+    /// `(name, node)`) is stopped over the connection, which is made first if needed; losing
+    /// that node before the server exits is [`CallError::NodeDown`]. A stop request the other
+    /// node cannot deliver (the server's type is not registered there, its bounded mailbox is
+    /// full) is dropped there as any message is, and the stop waits: bound it with
+    /// [`Server::stop_timeout`].
     pub async fn stop(&self, reason: ExitReason) -> Result<(), CallError> {
-        match self.to.resolve() {
-            Resolved::Nobody => Err(CallError::NotRegistered(self.to.to_string())),
-            Resolved::Pid(pid) if grove_runtime::self_pid() == Some(pid) => {
-                Err(CallError::CallingSelf)
-            }
-            Resolved::Pid(pid) if pid.is_local() => stop::stop_local::<S>(pid, reason).await,
-            Resolved::Pid(pid) => {
-                stop::stop_remote::<S>(Dest::Pid(pid), pid.node_name(), reason).await
-            }
-            Resolved::Remote { name, node } => {
-                stop::stop_remote::<S>(
-                    Dest::Remote {
+        self.stop_timeout(reason, Duration::MAX).await
+    }
+
+    /// [`Server::stop`], waiting at most `timeout` for the server to exit (OTP's
+    /// `gen_server:stop/3`); then fails with [`CallError::Timeout`] (the server may still
+    /// stop). `Duration::MAX` waits as long as it takes.
+    pub async fn stop_timeout(
+        &self,
+        reason: ExitReason,
+        timeout: Duration,
+    ) -> Result<(), CallError> {
+        let stopping = async move {
+            match self.to.resolve() {
+                Resolved::Nobody => Err(CallError::NotRegistered(self.to.to_string())),
+                Resolved::Pid(pid) if grove_runtime::self_pid() == Some(pid) => {
+                    Err(CallError::CallingSelf)
+                }
+                Resolved::Pid(pid) if pid.is_local() => stop::stop_local::<S>(pid, reason).await,
+                Resolved::Pid(pid) => {
+                    stop::stop_remote::<S>(Dest::Pid(pid), pid.node_name(), reason).await
+                }
+                Resolved::Remote { name, node } => {
+                    let dest = Dest::Remote {
                         name,
                         node: node.clone(),
-                    },
-                    node,
-                    reason,
-                )
-                .await
+                    };
+                    stop::stop_remote::<S>(dest, node, reason).await
+                }
             }
-        }
+        };
+        stop::within(timeout, stopping).await
     }
 }
 
