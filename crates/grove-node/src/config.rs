@@ -364,7 +364,7 @@ impl NodeBuilder {
     {
         let kind = name.to_string();
         let spawn = move |args: &[u8]| -> Result<grove_runtime::Pid, String> {
-            let args: A = postcard::from_bytes(args)
+            let args: A = crate::protocol::decode_exact(args)
                 .map_err(|error| format!("the arguments for {kind} did not decode: {error}"))?;
             start(args)
                 .map(Into::into)

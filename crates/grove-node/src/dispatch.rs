@@ -192,7 +192,7 @@ impl Dispatcher {
     }
 
     fn control(&self, bytes: &[u8]) {
-        let control: Control = match postcard::from_bytes(bytes) {
+        let control: Control = match crate::protocol::decode_exact(bytes) {
             Ok(control) => control,
             Err(error) => {
                 if let Some(n) = count(&self.node.stats.refused_undecodable) {

@@ -182,8 +182,8 @@ impl Handshake {
 
     /// Takes the body of one handshake frame (after its kind byte).
     pub(crate) fn receive(&mut self, body: &[u8]) -> Result<Step, HandshakeError> {
-        let message: HandshakeMessage = postcard::from_bytes(body)
-            .map_err(|error| HandshakeError::Garbage(error.to_string()))?;
+        let message: HandshakeMessage =
+            crate::protocol::decode_exact(body).map_err(HandshakeError::Garbage)?;
         match (std::mem::replace(&mut self.state, State::Done), message) {
             (
                 State::AwaitHello,

@@ -9,6 +9,20 @@
 use grove_runtime::{ExitReason, Pid, Ref};
 use serde::{Deserialize, Serialize};
 
+/// Decodes a whole value from `bytes`: bytes left over after it are an error, as a value of
+/// another type whose encoding starts like this one's would leave some (`postcard::from_bytes`
+/// ignores them).
+pub(crate) fn decode_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, String> {
+    match postcard::take_from_bytes::<T>(bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(format!(
+            "{} bytes left over after the value (a value of another type?)",
+            rest.len()
+        )),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
 /// A pid whose node is implied by the frame's direction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(crate) struct WirePid {
@@ -157,6 +171,17 @@ pub(crate) enum Control {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn decoding_is_exact_bytes_left_over_are_refused() {
+        let bytes = postcard::to_allocvec(&(7u32, "x")).unwrap();
+        assert_eq!(decode_exact::<(u32, &str)>(&bytes), Ok((7, "x")));
+        // A u32 reads from the front of the pair's bytes: strict decoding refuses it.
+        assert!(decode_exact::<u32>(&bytes)
+            .unwrap_err()
+            .contains("left over"));
+        assert!(decode_exact::<u64>(&[]).is_err());
+    }
+
     use super::*;
     use proptest::prelude::*;
 

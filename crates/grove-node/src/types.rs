@@ -408,7 +408,7 @@ struct TypedPending<R: Send + 'static> {
 impl<R: DeserializeOwned + Send + 'static> PendingReply for TypedPending<R> {
     fn complete(self: Box<Self>, outcome: Result<&[u8], CallFailure>) {
         match outcome {
-            Ok(payload) => match postcard::from_bytes::<R>(payload) {
+            Ok(payload) => match crate::protocol::decode_exact::<R>(payload) {
                 Ok(reply) => {
                     self.from.reply(reply);
                 }
@@ -476,7 +476,7 @@ fn fail<R: Send + 'static>(from: ReplyTo<R>, error: CallError) {
 }
 
 fn decode<T: DeserializeOwned>(payload: &[u8]) -> Result<T, Refusal> {
-    postcard::from_bytes(payload).map_err(|error| Refusal::Undecodable(error.to_string()))
+    crate::protocol::decode_exact(payload).map_err(Refusal::Undecodable)
 }
 
 /// The request types of one server, registered with [`crate::NodeBuilder::server`]: each under
