@@ -138,8 +138,13 @@ pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
                 Ok(Err(error)) => error,
                 Err(_) => ConnectError::Timeout(limit),
             };
-            node.stats.handshakes_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(%addr, %error, "incoming connection refused");
+            // Counted always, logged at the first failure and then at each power of two: a
+            // scanner or an attacker cycling connections cannot flood the log.
+            if let Some(failed) = crate::stats::bump(&node.stats.handshakes_failed) {
+                tracing::warn!(%addr, %error, failed, "incoming connection refused (handshakes failed so far: {failed})");
+            } else {
+                tracing::debug!(%addr, %error, "incoming connection refused");
+            }
         });
     }
 }
