@@ -1,6 +1,7 @@
 //! Prometheus metrics for a Grove node: the runtime (processes, run queue, queued messages and
-//! the longest mailbox, memory), supervision (starts, restarts, give-ups), and the kit's caches,
-//! circuit breakers, rate limiters and alarms, computed when scraped. Programs add their own
+//! the longest mailbox, memory), supervision (starts, restarts, give-ups), the kit's caches,
+//! circuit breakers, rate limiters and alarms, and (with the `node` feature) the running node's
+//! distribution counters, such as `grove_node_handshakes_failed_total`, computed when scraped. Programs add their own
 //! metrics to the same registry with [`register`].
 //!
 //! [`render`] gives the OpenMetrics text a scrape returns; [`crate::health::HealthServer`]
@@ -423,6 +424,21 @@ impl Collector for GroveCollector {
             MetricType::Gauge,
             &active,
         )?;
+        #[cfg(feature = "node")]
+        node_counters(&mut e)?;
         Ok(())
     }
+}
+
+/// The running node's counters (what crossed, and everything refused, dropped or failed), as
+/// `grove_node_<counter>_total`; nothing before a node is started.
+#[cfg(feature = "node")]
+fn node_counters(e: &mut DescriptorEncoder) -> fmt::Result {
+    let Some(node) = grove_node::Node::current() else {
+        return Ok(());
+    };
+    for (name, help, value) in node.stats().counters() {
+        counter(e, &format!("grove_node_{name}"), help, value)?;
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 macro_rules! stats {
-    ($($(#[$doc:meta])* $field:ident),* $(,)?) => {
+    ($($(#[doc = $doc:literal])* $field:ident),* $(,)?) => {
         /// Live counters, bumped as things happen.
         #[derive(Default)]
         pub(crate) struct Stats {
@@ -15,7 +15,15 @@ macro_rules! stats {
         #[derive(Clone, Debug, Default, PartialEq, Eq)]
         #[non_exhaustive]
         pub struct NodeStats {
-            $($(#[$doc])* pub $field: u64,)*
+            $($(#[doc = $doc])* pub $field: u64,)*
+        }
+
+        impl NodeStats {
+            /// Every counter as `(name, what it counts, value)`, for exporters (the kit's
+            /// `/metrics` serves them as `grove_node_<name>_total`).
+            pub fn counters(&self) -> Vec<(&'static str, &'static str, u64)> {
+                vec![$((stringify!($field), concat!($($doc),*).trim_ascii(), self.$field),)*]
+            }
         }
 
         impl Stats {

@@ -31,7 +31,10 @@ impl std::io::Write for Lines {
 
 impl Lines {
     fn warnings(&self) -> usize {
-        let bytes = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let bytes = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         String::from_utf8_lossy(&bytes)
             .lines()
             .filter(|line| line.contains("WARN"))
@@ -79,6 +82,9 @@ fn thousands_of_failed_handshakes_give_a_handful_of_warnings() {
     });
     // 2,000 failures: the first and each power of two up to 1,024 is 11 lines per counter.
     let warnings = lines.warnings();
-    assert!(warnings <= 24, "{warnings} warnings for {CYCLES} failed handshakes");
+    assert!(
+        warnings <= 24,
+        "{warnings} warnings for {CYCLES} failed handshakes"
+    );
     assert!(warnings >= 1, "the first failure is logged");
 }
