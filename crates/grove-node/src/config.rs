@@ -124,6 +124,8 @@ pub(crate) struct Config {
     pub(crate) busy_limit: usize,
     pub(crate) max_message_bytes: usize,
     pub(crate) max_handshakes: usize,
+    pub(crate) max_handshakes_per_address: usize,
+    pub(crate) hello_timeout: Duration,
     pub(crate) mesh: bool,
     pub(crate) default_port: u16,
     pub(crate) discovery: Vec<Discovery>,
@@ -160,6 +162,8 @@ pub struct NodeBuilder {
     busy_limit: usize,
     max_message_bytes: usize,
     max_handshakes: usize,
+    max_handshakes_per_address: usize,
+    hello_timeout: Duration,
     mesh: bool,
     default_port: u16,
     discovery: Vec<Discovery>,
@@ -189,6 +193,8 @@ impl NodeBuilder {
             busy_limit: 1 << 20,
             max_message_bytes: 64 << 20,
             max_handshakes: 64,
+            max_handshakes_per_address: 8,
+            hello_timeout: Duration::from_secs(2),
             mesh: true,
             default_port: DEFAULT_PORT,
             discovery: Vec::new(),
@@ -275,6 +281,23 @@ impl NodeBuilder {
     /// at once, so a flood of connections cannot exhaust the node. Default 64.
     pub fn max_handshakes(mut self, handshakes: usize) -> Self {
         self.max_handshakes = handshakes.max(1);
+        self
+    }
+
+    /// The most handshakes under way at once from one IP address (default 8): a party holding
+    /// many slow connections open (slowloris) holds only this many of the
+    /// [`NodeBuilder::max_handshakes`] slots, and peers from other addresses still get in.
+    /// Connections beyond it are refused at once and counted.
+    pub fn max_handshakes_per_address(mut self, handshakes: usize) -> Self {
+        self.max_handshakes_per_address = handshakes.max(1);
+        self
+    }
+
+    /// How long an incoming connection has to deliver its first handshake frame, the TLS
+    /// handshake included (default 2 s; at most the handshake timeout): a connection that
+    /// trickles its hello in gives its slot back at this deadline.
+    pub fn hello_timeout(mut self, timeout: Duration) -> Self {
+        self.hello_timeout = timeout;
         self
     }
 
@@ -400,6 +423,8 @@ impl NodeBuilder {
                 busy_limit: self.busy_limit.min(self.max_queue_bytes / 2),
                 max_message_bytes: self.max_message_bytes,
                 max_handshakes: self.max_handshakes,
+                max_handshakes_per_address: self.max_handshakes_per_address,
+                hello_timeout: self.hello_timeout.min(self.handshake_timeout),
                 mesh: self.mesh,
                 default_port: self.default_port,
                 discovery: self.discovery,

@@ -32,6 +32,8 @@ pub(crate) enum ConnectError {
     Handshake(#[from] HandshakeError),
     #[error("the handshake did not finish within {0:?}")]
     Timeout(Duration),
+    #[error("no hello within the hello timeout")]
+    HelloTimeout,
     #[error("the node at this address is {found}, not {expected}")]
     WrongPeer { expected: String, found: String },
     #[error("the peer closed the connection during the handshake")]
@@ -114,12 +116,20 @@ pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
                 continue;
             }
         };
-        let Ok(permit) = node.handshakes.clone().try_acquire_owned() else {
-            if let Some(refused) = crate::stats::bump(&node.stats.connections_refused_flood) {
-                tracing::warn!(%addr, refused, "connection refused: too many handshakes under way (a flood?)");
+        let permit = match node.handshakes.admit(addr.ip()) {
+            Ok(permit) => permit,
+            Err(crate::admission::Refused::Full) => {
+                if let Some(refused) = crate::stats::bump(&node.stats.connections_refused_flood) {
+                    tracing::warn!(%addr, refused, "connection refused: too many handshakes under way (a flood?)");
+                }
+                continue;
             }
-            drop(stream);
-            continue;
+            Err(crate::admission::Refused::AddressFull) => {
+                if let Some(refused) = crate::stats::bump(&node.stats.connections_refused_address) {
+                    tracing::warn!(%addr, refused, "connection refused: its address has too many handshakes under way (slowloris?)");
+                }
+                continue;
+            }
         };
         let node = node.clone();
         tokio::spawn(async move {
@@ -138,6 +148,9 @@ pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
                 Ok(Err(error)) => error,
                 Err(_) => ConnectError::Timeout(limit),
             };
+            if matches!(error, ConnectError::HelloTimeout) {
+                node.stats.hello_timeouts.fetch_add(1, Ordering::Relaxed);
+            }
             // Counted always, logged at the first failure and then at each power of two: a
             // scanner or an attacker cycling connections cannot flood the log.
             if let Some(failed) = crate::stats::bump(&node.stats.handshakes_failed) {
@@ -151,17 +164,19 @@ pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
 
 async fn accept(node: Arc<NodeInner>, stream: TcpStream) -> Result<(), ConnectError> {
     stream.set_nodelay(true)?;
+    // The TLS handshake and the first Grove frame must both come by this deadline: a
+    // connection that trickles them in gives its slot back.
+    let hello_by = tokio::time::Instant::now() + node.config.hello_timeout;
     match &node.tls {
         Some(tls) => {
-            let stream = tls
-                .acceptor
-                .accept(stream)
+            let stream = tokio::time::timeout_at(hello_by, tls.acceptor.accept(stream))
                 .await
+                .map_err(|_| ConnectError::HelloTimeout)?
                 .map_err(|error| ConnectError::Tls(error.to_string()))?;
             let binding = tls_binding(stream.get_ref().1)?;
-            accept_handshake(node, stream, binding).await
+            accept_handshake(node, stream, binding, hello_by).await
         }
-        None => accept_handshake(node, stream, Vec::new()).await,
+        None => accept_handshake(node, stream, Vec::new(), hello_by).await,
     }
 }
 
@@ -169,6 +184,7 @@ async fn accept_handshake<S>(
     node: Arc<NodeInner>,
     stream: S,
     binding: Vec<u8>,
+    hello_by: tokio::time::Instant,
 ) -> Result<(), ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -183,8 +199,14 @@ where
         binding,
     );
     io.send(&hello).await?;
+    let mut first = Some(hello_by);
     loop {
-        let body = io.receive().await?;
+        let body = match first.take() {
+            Some(by) => tokio::time::timeout_at(by, io.receive())
+                .await
+                .map_err(|_| ConnectError::HelloTimeout)??,
+            None => io.receive().await?,
+        };
         match handshake.receive(&body)? {
             Step::Send(frame) => io.send(&frame).await?,
             Step::Established(_) => unreachable!("only an initiator is established by a frame"),

@@ -52,6 +52,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+mod admission;
 mod certs;
 mod config;
 mod connection;

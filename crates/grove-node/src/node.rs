@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use grove_runtime::Pid;
 use parking_lot::Mutex;
-use tokio::sync::{broadcast, Semaphore};
+use tokio::sync::broadcast;
 
 use crate::config::{Config, NodeBuilder, NodeError, Transport};
 use crate::handshake::{Identity, PeerInfo};
@@ -71,7 +71,7 @@ pub(crate) struct NodeInner {
     pub(crate) failed: Mutex<HashMap<Arc<str>, Instant>>,
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) stats: Arc<Stats>,
-    pub(crate) handshakes: Arc<Semaphore>,
+    pub(crate) handshakes: Arc<crate::admission::Admission>,
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
@@ -119,7 +119,10 @@ impl NodeBuilder {
             creation: grove_runtime::node().creation,
             listen_addr,
             advertise,
-            handshakes: Arc::new(Semaphore::new(config.max_handshakes)),
+            handshakes: crate::admission::Admission::new(
+                config.max_handshakes,
+                config.max_handshakes_per_address,
+            ),
             config,
             registry,
             tls,

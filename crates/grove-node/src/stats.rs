@@ -49,6 +49,10 @@ stats! {
     handshakes_failed,
     /// Incoming connections refused because too many handshakes were under way (a flood).
     connections_refused_flood,
+    /// Incoming connections refused because their address held its share of the handshakes.
+    connections_refused_address,
+    /// Incoming connections closed for not sending their hello within the hello timeout.
+    hello_timeouts,
     /// Connections closed for breaking the wire protocol (an oversized frame, bad fragments).
     protocol_errors,
     /// Arriving messages of a type this node has not registered.

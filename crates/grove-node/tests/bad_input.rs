@@ -21,6 +21,7 @@ fn node() -> Node {
             .heartbeat(Duration::from_millis(100), Duration::from_millis(1000))
             .max_queue_bytes(1 << 20)
             .max_handshakes(4)
+            .max_handshakes_per_address(2)
             .handshake_timeout(Duration::from_secs(2))
     })
 }
@@ -359,10 +360,11 @@ fn a_flood_of_connections_is_refused_past_the_handshake_limit() {
     let peer = good_peer("flood-good@127.0.0.1");
     let before = node.stats().connections_refused_flood;
     runtime().block_on(async {
-        // Connections that never say anything hold a handshake slot until the timeout.
+        // Connections that never say anything hold a handshake slot until the timeout: from
+        // many addresses, so the limit in all is met before any address's share.
         let mut idle = Vec::new();
-        for _ in 0..64 {
-            if let Ok(stream) = TcpStream::connect(node.listen_addr()).await {
+        for i in 0..64u8 {
+            if let Ok(stream) = connect_from([127, 0, 0, 3 + i % 16], node.listen_addr()).await {
                 idle.push(stream);
             }
         }
@@ -370,6 +372,83 @@ fn a_flood_of_connections_is_refused_past_the_handshake_limit() {
         drop(idle);
     });
     still_serves(&peer);
+}
+
+/// A TCP connection to `to` from the loopback address `from`.
+async fn connect_from(from: [u8; 4], to: std::net::SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::from((from, 0)))?;
+    socket.connect(to).await
+}
+
+/// Slowloris: many connections from one address, each trickling a hello a byte at a time and
+/// coming back when closed. They hold that address's share of the handshake slots, no more,
+/// and each is cut at the hello deadline; a peer from another address still gets in meanwhile.
+#[test]
+fn slow_hellos_from_one_address_keep_no_peer_from_another_out() {
+    let _turn = accepting();
+    let node = node();
+    let before = node.stats();
+    let target = node.listen_addr();
+    let attacking = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let attack = {
+        let attacking = attacking.clone();
+        runtime().spawn(async move {
+            let mut sockets = Vec::new();
+            for _ in 0..40 {
+                let attacking = attacking.clone();
+                sockets.push(tokio::spawn(async move {
+                    while attacking.load(std::sync::atomic::Ordering::Relaxed) {
+                        let Ok(mut stream) = connect_from([127, 0, 0, 2], target).await else {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        };
+                        // The length of a plausible hello, then its bytes, slowly.
+                        let mut trickle = 100u32.to_be_bytes().to_vec();
+                        trickle.extend([1u8; 100]);
+                        for byte in trickle {
+                            if !attacking.load(std::sync::atomic::Ordering::Relaxed)
+                                || stream.write_all(&[byte]).await.is_err()
+                            {
+                                break;
+                            }
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                    }
+                }));
+            }
+            for socket in sockets {
+                let _ = socket.await;
+            }
+        })
+    };
+    runtime().block_on(eventually(|| {
+        node.stats().connections_refused_address > before.connections_refused_address
+    }));
+    // A peer from 127.0.0.1 gets a slot at once, each time, while the attack goes on (without
+    // the per-address share, the attack holds every slot and it is refused).
+    runtime().block_on(async {
+        for i in 0..3 {
+            let joined = testing::connect_raw(
+                &target.to_string(),
+                &format!("loris-good-{i}@127.0.0.1"),
+                1,
+                SECRET.as_bytes(),
+            )
+            .await;
+            assert!(
+                joined.is_ok(),
+                "refused during the attack: {:?}",
+                joined.err()
+            );
+        }
+        // The trickling hellos are cut at the hello deadline.
+        eventually(|| node.stats().hello_timeouts > before.hello_timeouts).await;
+    });
+    attacking.store(false, std::sync::atomic::Ordering::Relaxed);
+    runtime().block_on(async {
+        let _ = tokio::time::timeout(LONG, attack).await;
+    });
 }
 
 #[test]
