@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -94,6 +95,33 @@ fn nonce() -> [u8; 32] {
     rand::random()
 }
 
+/// The peer's end-entity certificate, on a TLS connection.
+fn peer_certificate<D>(
+    connection: &rustls::ConnectionCommon<D>,
+) -> Option<CertificateDer<'static>> {
+    connection
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map(|certificate| certificate.clone().into_owned())
+}
+
+/// With TLS, the name a peer claims must be one its certificate gives (`None`: no TLS, and every
+/// secret holder is trusted with every name).
+fn certified(
+    certificate: Option<&CertificateDer<'static>>,
+    peer: &str,
+) -> Result<(), HandshakeError> {
+    match certificate {
+        None => Ok(()),
+        Some(certificate) => crate::tls::certificate_names(certificate, peer).map_err(|why| {
+            HandshakeError::NameNotCertified {
+                peer: peer.to_string(),
+                why,
+            }
+        }),
+    }
+}
+
 /// The channel binding of a TLS session: a value exported from it (RFC 5705) that no other
 /// session has, so a proof made on it is good on it only.
 fn tls_binding<D>(connection: &rustls::ConnectionCommon<D>) -> Result<Vec<u8>, ConnectError> {
@@ -174,9 +202,10 @@ async fn accept(node: Arc<NodeInner>, stream: TcpStream) -> Result<(), ConnectEr
                 .map_err(|_| ConnectError::HelloTimeout)?
                 .map_err(|error| ConnectError::Tls(error.to_string()))?;
             let binding = tls_binding(stream.get_ref().1)?;
-            accept_handshake(node, stream, binding, hello_by).await
+            let certificate = peer_certificate(stream.get_ref().1);
+            accept_handshake(node, stream, binding, certificate, hello_by).await
         }
-        None => accept_handshake(node, stream, Vec::new(), hello_by).await,
+        None => accept_handshake(node, stream, Vec::new(), None, hello_by).await,
     }
 }
 
@@ -184,6 +213,7 @@ async fn accept_handshake<S>(
     node: Arc<NodeInner>,
     stream: S,
     binding: Vec<u8>,
+    certificate: Option<CertificateDer<'static>>,
     hello_by: tokio::time::Instant,
 ) -> Result<(), ConnectError>
 where
@@ -211,6 +241,10 @@ where
             Step::Send(frame) => io.send(&frame).await?,
             Step::Established(_) => unreachable!("only an initiator is established by a frame"),
             Step::Decide(peer) => {
+                if let Err(error) = certified(certificate.as_ref(), &peer.name) {
+                    io.send(&handshake.refuse(&error.to_string())).await?;
+                    return Err(error.into());
+                }
                 return match node.decide_incoming(&peer) {
                     Decision::Refuse(reason) => {
                         io.send(&handshake.refuse(reason)).await?;
@@ -296,9 +330,10 @@ async fn dial(
                     .await
                     .map_err(|error| ConnectError::Tls(error.to_string()))?;
                 let binding = tls_binding(stream.get_ref().1)?;
-                initiate(node, stream, session, binding).await
+                let certificate = peer_certificate(stream.get_ref().1);
+                initiate(node, stream, session, binding, certificate).await
             }
-            None => initiate(node, stream, session, Vec::new()).await,
+            None => initiate(node, stream, session, Vec::new(), None).await,
         }
     };
     match tokio::time::timeout(limit, run).await {
@@ -312,6 +347,7 @@ async fn initiate<S>(
     stream: S,
     session: Option<Arc<Session>>,
     binding: Vec<u8>,
+    certificate: Option<CertificateDer<'static>>,
 ) -> Result<Arc<str>, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -337,6 +373,10 @@ where
         .peer()
         .cloned()
         .ok_or(HandshakeError::OutOfOrder("expected a hello"))?;
+    if let Err(error) = certified(certificate.as_ref(), &peer_name.name) {
+        let _ = io.send(&handshake.refuse(&error.to_string())).await;
+        return Err(error.into());
+    }
     let session = match session {
         Some(session) => {
             if *session.peer_name != *peer_name.name {

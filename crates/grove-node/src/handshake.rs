@@ -102,6 +102,14 @@ pub enum HandshakeError {
         "the peer's name {0:?} is not valid here (it must be name@host and not this node's own)"
     )]
     BadName(String),
+    /// With TLS: the peer claimed a node name whose host its certificate does not name.
+    #[error("the peer claims to be {peer}, but {why}; a node's certificate must name the host of its node name (its SANs)")]
+    NameNotCertified {
+        /// The name the peer claimed.
+        peer: String,
+        /// What the certificate does not say.
+        why: String,
+    },
     /// The other side refused the connection after authenticating.
     #[error("the peer refused the connection: {0}")]
     Refused(String),

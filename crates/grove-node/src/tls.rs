@@ -1,6 +1,8 @@
 //! Mutual TLS between nodes, with rustls: both sides present a certificate signed by the
 //! cluster's CA and check the other's. A node without such a certificate cannot even start the
-//! Grove handshake.
+//! Grove handshake, and a node name is bound to the certificate: the host part of the name a
+//! peer claims (`name@host`) must be a DNS name or IP address of its certificate
+//! ([`certificate_names`]), so a holder of one node's certificate cannot pass for another node.
 
 use std::sync::Arc;
 
@@ -78,5 +80,44 @@ impl Tls {
             acceptor: TlsAcceptor::from(Arc::new(server)),
             connector: TlsConnector::from(Arc::new(client)),
         })
+    }
+}
+
+/// Whether `certificate` (a peer's end-entity certificate) names the host of the node name
+/// `node` (`name@host`) among its subject alternative names; why not, if it does not.
+pub(crate) fn certificate_names(
+    certificate: &CertificateDer<'_>,
+    node: &str,
+) -> Result<(), String> {
+    let host = node.rsplit_once('@').map_or(node, |(_, host)| host);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|error| format!("{host:?} is not a host name or address: {error}"))?;
+    let certificate = webpki::EndEntityCert::try_from(certificate)
+        .map_err(|error| format!("the certificate does not parse: {error}"))?;
+    certificate
+        .verify_is_valid_for_subject_name(&name)
+        .map_err(|_| format!("its certificate does not name the host {host}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn certificate_for(hosts: &[&str]) -> CertificateDer<'static> {
+        let hosts: Vec<String> = hosts.iter().map(|host| host.to_string()).collect();
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(hosts).expect("params");
+        params.self_signed(&key).expect("certificate").der().clone()
+    }
+
+    #[test]
+    fn a_name_must_be_one_the_certificate_gives() {
+        let certificate = certificate_for(&["127.0.0.1", "node-a.cluster.local"]);
+        assert!(certificate_names(&certificate, "a@127.0.0.1").is_ok());
+        assert!(certificate_names(&certificate, "a@node-a.cluster.local").is_ok());
+        assert!(certificate_names(&certificate, "a@127.0.0.2").is_err());
+        assert!(certificate_names(&certificate, "b@node-b.cluster.local").is_err());
+        assert!(certificate_names(&certificate, "b@not a host").is_err());
     }
 }

@@ -507,3 +507,42 @@ fn a_node_with_a_wrong_secret_is_refused() {
         assert!(!node.nodes().contains(&intruder.name));
     });
 }
+
+/// With TLS a node name is bound to the certificate: a node whose certificate (from the
+/// cluster's CA, with the secret) names 127.0.0.1 cannot claim a name on another host, whether
+/// it is dialed or dials in.
+#[test]
+fn a_node_claiming_a_name_its_certificate_does_not_give_is_refused() {
+    let node = node();
+    let dialed = Peer::start(
+        "impostor@127.0.0.9",
+        PeerOptions {
+            tls: Some(certs()),
+            ..PeerOptions::default()
+        },
+    );
+    runtime().block_on(async {
+        let error = node.connect(&dialed.addr).await.unwrap_err();
+        assert!(error.to_string().contains("certificate"), "{error}");
+        assert!(!node.nodes().contains(&dialed.name));
+    });
+    let failed_before = node.stats().handshakes_failed;
+    let dialing = Peer::start(
+        "impostor2@127.0.0.9",
+        PeerOptions {
+            tls: Some(certs()),
+            connect: vec![node.listen_addr().to_string()],
+            ..PeerOptions::default()
+        },
+    );
+    runtime().block_on(async {
+        tokio::time::timeout(LONG, async {
+            while node.stats().handshakes_failed == failed_before {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the impostor's handshake fails");
+        assert!(!node.nodes().contains(&dialing.name));
+    });
+}
