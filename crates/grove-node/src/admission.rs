@@ -1,8 +1,9 @@
 //! Who may start a handshake on an incoming connection: at most `max_handshakes` at once in
-//! all, and at most `max_handshakes_per_address` from any one IP address. A party that holds
+//! all, and at most `max_handshakes_per_address` from any one IP address (an IPv6 /64 counts as
+//! one address). A party that holds
 //! many slow connections open (slowloris) from its own addresses then holds only its share of
-//! the slots, and a peer from another address still gets one; the deadline for the first
-//! handshake frame (`hello_timeout`) frees a slot whose connection says nothing useful.
+//! the slots, and a peer from another address still gets one; the deadline for each handshake
+//! step (`hello_timeout`) frees a slot whose connection says nothing useful in time.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -45,22 +46,37 @@ impl Admission {
 
     /// A slot for a handshake from `address`, if it may have one.
     pub(crate) fn admit(self: &Arc<Self>, address: IpAddr) -> Result<Admitted, Refused> {
+        let address = share_of(address);
         let mut per_address = self.per_address.lock();
-        let held = per_address.entry(address).or_insert(0);
-        if *held >= self.per_address_cap {
+        if per_address.get(&address).copied().unwrap_or(0) >= self.per_address_cap {
             return Err(Refused::AddressFull);
         }
+        // An address is remembered only while it holds a slot: refusals leave nothing behind.
         let slot = self
             .total
             .clone()
             .try_acquire_owned()
             .map_err(|_| Refused::Full)?;
-        *held += 1;
+        *per_address.entry(address).or_insert(0) += 1;
         Ok(Admitted {
             admission: self.clone(),
             address,
             _slot: slot,
         })
+    }
+}
+
+/// Whose share a connection from `address` counts against: an IPv4 address (also written as
+/// IPv4-mapped IPv6), or an IPv6 /64, the block one host or one customer usually gets, so an
+/// attacker cannot take a fresh share from each of its many IPv6 addresses.
+fn share_of(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let mut segments = v6.segments();
+            segments[4..].fill(0);
+            IpAddr::V6(segments.into())
+        }
+        v4 => v4,
     }
 }
 
@@ -106,6 +122,32 @@ mod tests {
             assert!(matches!(admission.admit(ip(2)), Err(Refused::AddressFull)));
         }
         assert!(admission.admit(ip(1)).is_ok());
+    }
+
+    #[test]
+    fn a_full_node_remembers_no_address_it_refused() {
+        let admission = Admission::new(1, 4);
+        let _held = admission.admit(ip(1)).unwrap();
+        for last in 2..=255 {
+            assert!(matches!(admission.admit(ip(last)), Err(Refused::Full)));
+        }
+        assert_eq!(admission.per_address.lock().len(), 1);
+    }
+
+    #[test]
+    fn one_ipv6_block_and_mapped_ipv4_count_as_one_address() {
+        let admission = Admission::new(16, 2);
+        let in_block = |last: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, last]);
+        let _a = admission.admit(in_block(1)).unwrap();
+        let _b = admission.admit(in_block(2)).unwrap();
+        assert!(matches!(
+            admission.admit(in_block(3)),
+            Err(Refused::AddressFull)
+        ));
+        let _c = admission.admit(ip(7)).unwrap();
+        let mapped = IpAddr::from(std::net::Ipv4Addr::new(127, 0, 0, 7).to_ipv6_mapped());
+        let _d = admission.admit(mapped).unwrap();
+        assert!(matches!(admission.admit(ip(7)), Err(Refused::AddressFull)));
     }
 
     #[test]

@@ -293,9 +293,10 @@ impl NodeBuilder {
         self
     }
 
-    /// How long an incoming connection has to deliver its first handshake frame, the TLS
-    /// handshake included (default 2 s; at most the handshake timeout): a connection that
-    /// trickles its hello in gives its slot back at this deadline.
+    /// How long an incoming connection has for each step of its handshake: its first frame
+    /// (the TLS handshake included), and then each next frame (default 2 s; at most the
+    /// handshake timeout). A connection that trickles its frames in, or sends a hello and then
+    /// waits, gives its slot back.
     pub fn hello_timeout(mut self, timeout: Duration) -> Self {
         self.hello_timeout = timeout;
         self

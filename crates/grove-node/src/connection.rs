@@ -229,14 +229,15 @@ where
         binding,
     );
     io.send(&hello).await?;
-    let mut first = Some(hello_by);
+    // Each step has its own deadline, the first one's counted from the connection's start: a
+    // party that sends a good hello (which takes no secret) and then waits must not hold its
+    // slot for the whole handshake timeout.
+    let mut step_by = hello_by;
     loop {
-        let body = match first.take() {
-            Some(by) => tokio::time::timeout_at(by, io.receive())
-                .await
-                .map_err(|_| ConnectError::HelloTimeout)??,
-            None => io.receive().await?,
-        };
+        let body = tokio::time::timeout_at(step_by, io.receive())
+            .await
+            .map_err(|_| ConnectError::HelloTimeout)??;
+        step_by = tokio::time::Instant::now() + node.config.hello_timeout;
         match handshake.receive(&body)? {
             Step::Send(frame) => io.send(&frame).await?,
             Step::Established(_) => unreachable!("only an initiator is established by a frame"),

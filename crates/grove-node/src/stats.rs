@@ -51,7 +51,7 @@ stats! {
     connections_refused_flood,
     /// Incoming connections refused because their address held its share of the handshakes.
     connections_refused_address,
-    /// Incoming connections closed for not sending their hello within the hello timeout.
+    /// Incoming connections closed for not sending a handshake frame within the hello timeout.
     hello_timeouts,
     /// Connections closed for breaking the wire protocol (an oversized frame, bad fragments).
     protocol_errors,

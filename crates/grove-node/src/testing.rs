@@ -112,6 +112,16 @@ pub async fn connect_raw(
     }
 }
 
+/// A well-formed hello frame from a node named `name`: what anyone can send without the secret.
+pub fn hello_frame(name: &str) -> Vec<u8> {
+    let me = Identity {
+        name: name.to_string(),
+        creation: 1,
+        listen: None,
+    };
+    Handshake::start(Role::Initiator, me, b"", rand::random(), Vec::new()).1
+}
+
 /// A heartbeat frame.
 pub fn heartbeat_frame() -> Vec<u8> {
     frame::frame(Kind::Heartbeat, &[])

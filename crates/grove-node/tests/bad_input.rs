@@ -23,6 +23,7 @@ fn node() -> Node {
             .max_handshakes(4)
             .max_handshakes_per_address(2)
             .handshake_timeout(Duration::from_secs(2))
+            .hello_timeout(Duration::from_millis(500))
     })
 }
 
@@ -448,6 +449,26 @@ fn slow_hellos_from_one_address_keep_no_peer_from_another_out() {
     attacking.store(false, std::sync::atomic::Ordering::Relaxed);
     runtime().block_on(async {
         let _ = tokio::time::timeout(LONG, attack).await;
+    });
+}
+
+/// A good hello takes no secret: a party that sends one and then waits is cut at the step
+/// deadline (`hello_timeout`), not left to hold its slot for the whole handshake timeout.
+#[test]
+fn a_hello_and_then_silence_is_cut_at_the_step_deadline() {
+    let _turn = accepting();
+    let node = node();
+    let before = node.stats().hello_timeouts;
+    runtime().block_on(async {
+        let mut stream = connect_from([127, 0, 0, 5], node.listen_addr())
+            .await
+            .expect("connect");
+        stream
+            .write_all(&testing::hello_frame("silent@127.0.0.5"))
+            .await
+            .expect("write");
+        closed_by_the_node(&mut stream).await;
+        eventually(|| node.stats().hello_timeouts > before).await;
     });
 }
 
