@@ -36,9 +36,10 @@ async fn pid_and_addr_round_trip_through_serde() {
     let json = serde_json::to_string(&addr).unwrap();
     let back: Addr<u32> = serde_json::from_str(&json).unwrap();
     assert_eq!(back, addr);
-    // A decoded address still reaches the process.
+    // A decoded address still reaches the process (watched first: it exits on the message).
+    let exited = exit_watch(pid);
     send(back, 7);
-    assert_eq!(exit_watch(pid).await, ExitReason::Normal);
+    assert_eq!(exited.await, ExitReason::Normal);
 
     let remote = Pid::from_parts("pids_serde@host", 4, 11);
     let back: Pid = serde_json::from_str(&serde_json::to_string(&remote).unwrap()).unwrap();
