@@ -123,6 +123,7 @@ pub(crate) struct Config {
     pub(crate) max_queue_bytes: usize,
     pub(crate) busy_limit: usize,
     pub(crate) max_message_bytes: usize,
+    pub(crate) max_reassembly_bytes: usize,
     pub(crate) max_handshakes: usize,
     pub(crate) max_handshakes_per_address: usize,
     pub(crate) hello_timeout: Duration,
@@ -161,6 +162,7 @@ pub struct NodeBuilder {
     max_queue_bytes: usize,
     busy_limit: usize,
     max_message_bytes: usize,
+    max_reassembly_bytes: usize,
     max_handshakes: usize,
     max_handshakes_per_address: usize,
     hello_timeout: Duration,
@@ -192,6 +194,7 @@ impl NodeBuilder {
             max_queue_bytes: 64 << 20,
             busy_limit: 1 << 20,
             max_message_bytes: 64 << 20,
+            max_reassembly_bytes: 256 << 20,
             max_handshakes: 64,
             max_handshakes_per_address: 8,
             hello_timeout: Duration::from_secs(2),
@@ -274,6 +277,17 @@ impl NodeBuilder {
     /// as a protocol violation. Default 64 MiB.
     pub fn max_message_bytes(mut self, bytes: usize) -> Self {
         self.max_message_bytes = bytes;
+        self
+    }
+
+    /// The most memory that large messages still arriving in fragments may hold, across all
+    /// connections together (default 256 MiB; never less than
+    /// [`NodeBuilder::max_message_bytes`], so that the largest message always fits). Each such
+    /// message reserves the size it announces with its first fragment; a connection whose next
+    /// message does not fit stops reading until the others' messages are complete, and TCP slows
+    /// its sender down meanwhile. Nothing is dropped; each wait is counted as `reassembly_waits`.
+    pub fn max_reassembly_bytes(mut self, bytes: usize) -> Self {
+        self.max_reassembly_bytes = bytes;
         self
     }
 
@@ -423,6 +437,7 @@ impl NodeBuilder {
                 max_queue_bytes: self.max_queue_bytes,
                 busy_limit: self.busy_limit.min(self.max_queue_bytes / 2),
                 max_message_bytes: self.max_message_bytes,
+                max_reassembly_bytes: self.max_reassembly_bytes.max(self.max_message_bytes),
                 max_handshakes: self.max_handshakes,
                 max_handshakes_per_address: self.max_handshakes_per_address,
                 hello_timeout: self.hello_timeout.min(self.handshake_timeout),

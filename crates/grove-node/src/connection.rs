@@ -514,6 +514,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(body)) => {
+                    dispatcher.reserve(&body).await;
                     if let Err(error) = dispatcher.frame(body) {
                         broken = Some(error);
                         break;
@@ -629,7 +630,7 @@ async fn tick_loop(node: Arc<NodeInner>, session: Arc<Session>) {
         ticker.tick().await;
         let now = session.now_ms();
         let quiet = now.saturating_sub(session.last_read.load(Ordering::Relaxed));
-        if quiet > timeout {
+        if quiet > timeout && !session.reading_paused.load(Ordering::Relaxed) {
             node.stats
                 .heartbeat_timeouts
                 .fetch_add(1, Ordering::Relaxed);

@@ -19,10 +19,32 @@ use crate::session::Session;
 use crate::stats::bump as count;
 use crate::types::{Refusal, ReplyRoute};
 
+/// The memory that large messages still arriving in fragments may hold, across all the node's
+/// connections: each reserves the size its first fragment announces, in KiB, and gives it back
+/// when the message is complete (or its connection is gone). A whole message's size is reserved
+/// at once, so a connection holding a reservation needs nothing more than its own peer's bytes to
+/// finish: waiting connections always make progress.
+pub(crate) struct ReassemblyBudget {
+    kib: Arc<tokio::sync::Semaphore>,
+}
+
+impl ReassemblyBudget {
+    pub(crate) fn new(bytes: usize) -> Self {
+        let kib = bytes
+            .div_ceil(1024)
+            .min(tokio::sync::Semaphore::MAX_PERMITS);
+        ReassemblyBudget {
+            kib: Arc::new(tokio::sync::Semaphore::new(kib)),
+        }
+    }
+}
+
 pub(crate) struct Dispatcher {
     node: Arc<NodeInner>,
     session: Arc<Session>,
     reassembler: Reassembler,
+    /// The budget reserved for the fragmented message being reassembled.
+    reserved: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Dispatcher {
@@ -32,7 +54,48 @@ impl Dispatcher {
             node,
             session,
             reassembler,
+            reserved: None,
         }
+    }
+
+    /// Before a frame that begins a fragmented message: reserves the size it announces from
+    /// the node's reassembly budget. While other connections' messages hold the budget, this
+    /// waits, and the connection reads nothing more (TCP slows the peer down).
+    pub(crate) async fn reserve(&mut self, body: &[u8]) {
+        let Some(length) = crate::frame::announced_length(body) else {
+            return;
+        };
+        // Over the limit, or a second start: the reassembler refuses it; nothing to reserve.
+        if length > self.node.config.max_message_bytes || self.reserved.is_some() {
+            return;
+        }
+        let kib = u32::try_from(length.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
+        let budget = self.node.reassembly.kib.clone();
+        let permit = match budget.clone().try_acquire_many_owned(kib) {
+            Ok(permit) => permit,
+            Err(_) => {
+                if let Some(n) = count(&self.node.stats.reassembly_waits) {
+                    tracing::warn!(
+                        peer = self.peer(),
+                        bytes = length,
+                        waits = n,
+                        "a large message waits for room: other connections' partial messages fill max_reassembly_bytes"
+                    );
+                }
+                self.session.reading_paused.store(true, Ordering::Relaxed);
+                let permit = budget.acquire_many_owned(kib).await;
+                self.session
+                    .last_read
+                    .store(self.session.now_ms(), Ordering::Relaxed);
+                self.session.reading_paused.store(false, Ordering::Relaxed);
+                match permit {
+                    Ok(permit) => permit,
+                    // The budget is never closed.
+                    Err(_) => return,
+                }
+            }
+        };
+        self.reserved = Some(permit);
     }
 
     fn peer(&self) -> &str {
@@ -60,7 +123,12 @@ impl Dispatcher {
             Some(Kind::Heartbeat) => {}
             Some(Kind::Fragment) => {
                 body.advance(1);
-                if let Some(whole) = self.reassembler.push(body)? {
+                let pushed = self.reassembler.push(body);
+                if !matches!(pushed, Ok(None)) {
+                    // Complete or refused: either way its reservation is free again.
+                    self.reserved = None;
+                }
+                if let Some(whole) = pushed? {
                     if whole.first() == Some(&(Kind::Fragment as u8)) || whole.is_empty() {
                         return Err(FrameError::BadFragment("a fragment inside a fragment"));
                     }

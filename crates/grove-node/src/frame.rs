@@ -174,6 +174,18 @@ pub(crate) fn write_fragment(out: &mut Vec<u8>, body: &[u8], offset: &mut usize)
     flags & LAST != 0
 }
 
+/// The size a fragment frame body (kind byte included) announces, if it is the first of a
+/// message; the reassembly budget is reserved from it before the fragment is taken.
+pub(crate) fn announced_length(body: &[u8]) -> Option<usize> {
+    let (&kind, rest) = body.split_first()?;
+    let (&flags, rest) = rest.split_first()?;
+    if kind != Kind::Fragment as u8 || flags & FIRST == 0 {
+        return None;
+    }
+    let length = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
+    Some(usize::try_from(length).unwrap_or(usize::MAX))
+}
+
 /// Puts a fragmented frame body back together.
 #[derive(Debug)]
 pub(crate) struct Reassembler {
@@ -319,6 +331,23 @@ mod tests {
             reassembler.push(first),
             Err(FrameError::MessageTooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn only_a_first_fragment_announces_a_length() {
+        let body: Vec<u8> = vec![7; FRAGMENT_SIZE + 1];
+        let mut wire = Vec::new();
+        let mut offset = 0;
+        write_fragment(&mut wire, &body, &mut offset);
+        assert_eq!(announced_length(&wire[LENGTH_PREFIX..]), Some(body.len()));
+        let first_end = wire.len();
+        write_fragment(&mut wire, &body, &mut offset);
+        assert_eq!(announced_length(&wire[first_end + LENGTH_PREFIX..]), None);
+        assert_eq!(
+            announced_length(&frame(Kind::Message, b"x")[LENGTH_PREFIX..]),
+            None
+        );
+        assert_eq!(announced_length(&[Kind::Fragment as u8, FIRST, 0]), None);
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub(crate) struct NodeInner {
     pub(crate) events: broadcast::Sender<NodeEvent>,
     pub(crate) stats: Arc<Stats>,
     pub(crate) handshakes: Arc<crate::admission::Admission>,
+    /// What large messages still arriving in fragments may hold, across all connections.
+    pub(crate) reassembly: Arc<crate::dispatch::ReassemblyBudget>,
     pub(crate) runtime: tokio::runtime::Handle,
 }
 
@@ -123,6 +125,9 @@ impl NodeBuilder {
                 config.max_handshakes,
                 config.max_handshakes_per_address,
             ),
+            reassembly: Arc::new(crate::dispatch::ReassemblyBudget::new(
+                config.max_reassembly_bytes,
+            )),
             config,
             registry,
             tls,

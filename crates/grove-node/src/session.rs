@@ -79,6 +79,9 @@ pub(crate) struct Session {
     pub(crate) last_read: AtomicU64,
     pub(crate) last_write: AtomicU64,
     pub(crate) writing_since: AtomicU64,
+    /// Set while the reader waits for room in the node's reassembly budget: it reads nothing
+    /// then, so the peer's silence says nothing about the peer.
+    pub(crate) reading_paused: AtomicBool,
     epoch: Instant,
     tasks: Mutex<Vec<tokio::task::AbortHandle>>,
     stats: Arc<Stats>,
@@ -112,6 +115,7 @@ impl Session {
             last_read: AtomicU64::new(0),
             last_write: AtomicU64::new(0),
             writing_since: AtomicU64::new(0),
+            reading_paused: AtomicBool::new(false),
             epoch: Instant::now(),
             tasks: Mutex::new(Vec::new()),
             stats,

@@ -73,6 +73,9 @@ stats! {
     dropped_on_disconnect_bytes,
     /// Connections closed because the peer sent nothing within the heartbeat timeout.
     heartbeat_timeouts,
+    /// Times a connection stopped reading until other connections' large messages, still
+    /// arriving in fragments, left room in the reassembly budget (`max_reassembly_bytes`).
+    reassembly_waits,
 }
 
 /// Bumps `counter` and returns its new value when it is one to log: the first, then each power

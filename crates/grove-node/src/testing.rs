@@ -140,6 +140,22 @@ pub fn message_frame(creation: u32, id: u64, type_name: &str, payload: &[u8]) ->
     frame::frame(Kind::Message, &body)
 }
 
+/// A whole frame (length prefix included) cut into the fragment frames a node sends a large
+/// message as.
+pub fn fragment_frames(whole: &[u8]) -> Vec<Vec<u8>> {
+    let body = &whole[4.min(whole.len())..];
+    let mut frames = Vec::new();
+    let mut offset = 0;
+    loop {
+        let mut out = Vec::new();
+        let last = frame::write_fragment(&mut out, body, &mut offset);
+        frames.push(out);
+        if last {
+            return frames;
+        }
+    }
+}
+
 /// The length prefix of a frame larger than any node accepts.
 pub fn oversized_frame_prefix() -> Vec<u8> {
     ((frame::MAX_FRAME as u32) + 1).to_be_bytes().to_vec()

@@ -20,6 +20,8 @@ fn node() -> Node {
             .insecure_plaintext()
             .heartbeat(Duration::from_millis(100), Duration::from_millis(1000))
             .max_queue_bytes(1 << 20)
+            .max_message_bytes(1 << 20)
+            .max_reassembly_bytes(1 << 20)
             .max_handshakes(4)
             .max_handshakes_per_address(2)
             .handshake_timeout(Duration::from_secs(2))
@@ -348,6 +350,95 @@ fn unknown_and_undecodable_messages_are_refused_and_the_connection_carries_on() 
         Text("ok".into())
     );
     still_serves(&peer);
+}
+
+/// Two peers each start a large message; the second does not fit in what the node lets partial
+/// messages hold (1 MiB here), so its connection stops reading until the first is complete, and
+/// is not taken for dead meanwhile. Both messages arrive.
+#[test]
+fn partial_messages_across_connections_stay_within_the_reassembly_budget() {
+    let _turn = accepting();
+    let node = node();
+    let (sink_tx, sink_rx) = std::sync::mpsc::channel::<Pid>();
+    let (got_tx, got_rx) = std::sync::mpsc::channel::<Text>();
+    std::thread::spawn(move || {
+        in_process(move |mut ctx: Context<Text>| async move {
+            sink_tx.send(ctx.pid()).expect("test alive");
+            while let Message::User(text) = next(&mut ctx).await {
+                got_tx.send(text).expect("test alive");
+            }
+        })
+    });
+    let sink = sink_rx.recv_timeout(LONG).expect("the sink runs");
+    let before = node.stats();
+    let large = |fill: char| {
+        let text = Text(std::iter::repeat_n(fill, 700_000).collect());
+        testing::fragment_frames(&testing::message_frame(
+            node.creation(),
+            sink.id(),
+            "test.Text",
+            &postcard_of(&text),
+        ))
+    };
+    let (first, second) = (large('a'), large('b'));
+    runtime().block_on(async {
+        let addr = node.listen_addr().to_string();
+        let secret = SECRET.as_bytes();
+        let (mut one, _) = testing::connect_raw(&addr, "budget-one@127.0.0.1", 1, secret)
+            .await
+            .expect("a raw peer connects");
+        let (mut two, _) = testing::connect_raw(&addr, "budget-two@127.0.0.1", 1, secret)
+            .await
+            .expect("a raw peer connects");
+        // Whichever first fragment the node takes second waits for the other message.
+        one.send(&first[0]).await.expect("write");
+        two.send(&second[0]).await.expect("write");
+        eventually(|| node.stats().reassembly_waits > before.reassembly_waits).await;
+        // Longer than the heartbeat timeout (1 s): the waiting connection is not taken for
+        // dead, though the node reads nothing from it, not even these heartbeats.
+        for _ in 0..8 {
+            one.send(&testing::heartbeat_frame()).await.expect("write");
+            two.send(&testing::heartbeat_frame()).await.expect("write");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert!(got_rx.try_recv().is_err(), "nothing is complete yet");
+        let nodes = node.nodes();
+        for peer in ["budget-one@127.0.0.1", "budget-two@127.0.0.1"] {
+            assert!(
+                nodes.contains(&peer.to_string()),
+                "{peer} is connected: {nodes:?}"
+            );
+        }
+        let mut senders = Vec::new();
+        for (raw, fragments) in [(one, first), (two, second)] {
+            let (mut read, mut write) = raw.into_split();
+            // The node pays no attention to what it sends a raw peer; keep its socket drained.
+            tokio::spawn(async move {
+                let mut sink = [0u8; 4096];
+                while matches!(read.read(&mut sink).await, Ok(n) if n > 0) {}
+            });
+            senders.push(tokio::spawn(async move {
+                for fragment in &fragments[1..] {
+                    write.send(fragment).await.expect("write");
+                }
+            }));
+        }
+        let mut arrived: Vec<char> = (0..2)
+            .map(|_| {
+                let text = got_rx
+                    .recv_timeout(LONG)
+                    .expect("both large messages arrive");
+                assert_eq!(text.0.len(), 700_000);
+                text.0.chars().next().unwrap_or('?')
+            })
+            .collect();
+        arrived.sort();
+        assert_eq!(arrived, ['a', 'b']);
+        for sender in senders {
+            sender.await.expect("all fragments written");
+        }
+        assert_eq!(node.stats().protocol_errors, before.protocol_errors);
+    });
 }
 
 fn postcard_of<T: serde::Serialize>(value: &T) -> Vec<u8> {
