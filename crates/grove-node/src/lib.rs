@@ -59,6 +59,8 @@ mod connection;
 mod discovery;
 mod dispatch;
 pub(crate) mod frame;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod node;
 mod outbound;

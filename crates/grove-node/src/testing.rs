@@ -78,6 +78,7 @@ pub async fn connect_raw(
     secret: &[u8],
 ) -> Result<(RawPeer, u32), String> {
     let mut stream = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
     let me = Identity {
         name: name.to_string(),
         creation,

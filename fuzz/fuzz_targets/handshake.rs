@@ -1,0 +1,3 @@
+#![no_main]
+//! See grove_node::fuzzing::handshake.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| grove_node::fuzzing::handshake(data));
