@@ -14,6 +14,10 @@
 //!   8-byte round trips over a plain TCP connection between the same two OS processes (tokio,
 //!   nodelay, on the same runtime), the floor a call could reach; in alternating blocks of 500,
 //!   so that both meet the same machine. [us per call, us per TCP round trip, call / TCP]
+//! - Without TLS, `dist-send` and `dist-call` also report the share of their time that the
+//!   record layer takes (sealing and opening, measured in the same process right after, on
+//!   frames of the size those messages have: full 64 KiB records for the stream of sends, one
+//!   record each way per call). [% of a send, % of a call]
 //! - `dist-detect SIGNAL TICKTIME TLS`: the other node's OS process gets SIGNAL (9: killed,
 //!   19: stopped, a hung node); the time from running `kill` until `monitor_node` delivers its
 //!   `Down`. Grove's default failure detector runs (400 ms heartbeats, 1.5 s timeout); TICKTIME
@@ -190,7 +194,22 @@ async fn measure(
             if arrived != warm_up + n {
                 return Err(format!("{arrived} of {} messages arrived", warm_up + n));
             }
-            Ok(vec![n as f64 / seconds])
+            let rate = n as f64 / seconds;
+            if certs.is_some() {
+                return Ok(vec![rate]);
+            }
+            // The records' share: sealing and opening these messages' frames in records as
+            // full as a busy connection's (64 KiB), against the time each message took here.
+            let frame = grove_node::testing::message_frame_len(
+                "bench.SinkMessage",
+                &SinkMessage::Count(1),
+                false,
+            );
+            let per_record = (64 * 1024 / frame).max(1);
+            let records = (n as usize / per_record).max(64);
+            let took = grove_node::testing::record_cost(frame, per_record, records);
+            let per_message = took.as_secs_f64() / (records * per_record) as f64;
+            Ok(vec![rate, per_message * rate * 100.0])
         }
         Workload::Call(n) => {
             let echo = Server::<Echo>::from_pid(remote("echo").await?);
@@ -215,7 +234,15 @@ async fn measure(
             }
             let call = call_time.as_secs_f64() * 1e6 / n as f64;
             let raw = tcp_time.as_secs_f64() * 1e6 / n as f64;
-            Ok(vec![call, raw, call / raw])
+            if certs.is_some() {
+                return Ok(vec![call, raw, call / raw]);
+            }
+            // The records' share: a call's request and its reply each cross in a record of
+            // their own (nothing else is queued), sealed on one side and opened on the other.
+            let frame = grove_node::testing::message_frame_len("bench.Echo.u64", &u64::MAX, true);
+            let took = grove_node::testing::record_cost(frame, 1, n as usize);
+            let per_call = 2.0 * took.as_secs_f64() * 1e6 / n as f64;
+            Ok(vec![call, raw, call / raw, per_call / call * 100.0])
         }
         Workload::Detect(signal) => {
             grove::node::monitor_node(OTHER).ok_or("monitor_node outside a process")?;

@@ -266,7 +266,10 @@ pub const ALL: &[Scenario] = &[
         program: "dist-send",
         full: &[1_000_000, 0],
         quick: &[10_000, 0],
-        metrics: &[higher("dist-send", "messages/s").goal(1_000_000.0)],
+        metrics: &[
+            higher("dist-send", "messages/s").goal(1_000_000.0),
+            lower("dist-send-sealing", "% of a send spent sealing records").goal(10.0),
+        ],
     },
     Scenario {
         name: "dist-send-tls",
@@ -286,6 +289,7 @@ pub const ALL: &[Scenario] = &[
             lower("dist-call", "us per call"),
             lower("dist-call-tcp", "us per TCP round trip"),
             lower("dist-call-vs-tcp", "call / TCP round trip").goal(1.3),
+            lower("dist-call-sealing", "% of a call spent sealing records").goal(10.0),
         ],
     },
     Scenario {

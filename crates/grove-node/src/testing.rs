@@ -157,6 +157,55 @@ pub fn fragment_frames(whole: &[u8]) -> Vec<Vec<u8>> {
     }
 }
 
+/// The size on the wire of the frame that carries `value`, registered as `type_name`, to a
+/// process by pid (as a call when `call`), for the benchmark suite.
+pub fn message_frame_len<T: serde::Serialize>(type_name: &str, value: &T, call: bool) -> usize {
+    let header = MessageHeader {
+        to: Dest::Pid(WirePid {
+            creation: u32::MAX,
+            id: u64::from(u32::MAX),
+        }),
+        type_name,
+        call: call.then_some(u64::from(u32::MAX)),
+    };
+    let header = postcard::to_allocvec(&header).map_or(0, |h| h.len());
+    let payload = postcard::to_allocvec(value).map_or(0, |p| p.len());
+    4 + 1 + header + payload
+}
+
+/// What the record layer (connections without TLS) costs, for the benchmark suite: seals
+/// `records` records, each holding `frames_per_record` frames of `frame_len` bytes, the way a
+/// connection's writer does, opens them the way its reader does, and returns how long that took.
+pub fn record_cost(
+    frame_len: usize,
+    frames_per_record: usize,
+    records: usize,
+) -> std::time::Duration {
+    let key = [0x5a; 32];
+    let batch: Vec<u8> = (0..frame_len * frames_per_record.max(1))
+        .map(|i| i as u8)
+        .collect();
+    let (mut sealer, mut opener) = (Sealer::new(&key), crate::record::Opener::new(&key));
+    let (mut sealed, mut input, mut opened) =
+        (Vec::new(), bytes::BytesMut::new(), bytes::BytesMut::new());
+    let started = std::time::Instant::now();
+    for _ in 0..records {
+        sealed.clear();
+        if sealer.seal(&batch, &mut sealed).is_err() {
+            break;
+        }
+        input.extend_from_slice(&sealed);
+        if opener.open(&mut input, &mut opened).is_err() {
+            break;
+        }
+        // The reader hands the frames on; their bytes are not kept.
+        opened.clear();
+    }
+    let took = started.elapsed();
+    std::hint::black_box(&opened);
+    took
+}
+
 /// The length prefix of a frame larger than any node accepts.
 pub fn oversized_frame_prefix() -> Vec<u8> {
     ((frame::MAX_FRAME as u32) + 1).to_be_bytes().to_vec()
