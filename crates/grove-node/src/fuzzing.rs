@@ -10,7 +10,8 @@
 //!   whatever it sends, the side must never take it as authenticated.
 //! - [`handshake_tamper`]: a real exchange between two nodes with the secret, with its messages
 //!   altered, cut, replaced, dropped or repeated on the way: a side that authenticates must see
-//!   the true peer and must have received every message it authenticates exactly as sent, and
+//!   the true peer and must have received every message it authenticates exactly as sent (the
+//!   acceptor's accept included), and
 //!   two sides that both finish must hold matching record keys.
 //! - [`live_node`]: a running node, reached over TCP by an authenticated peer that then sends
 //!   whatever the fuzzer makes (messages, signals, replies, fragments, garbage, all sealed as the
@@ -312,7 +313,7 @@ pub fn handshake_tamper(data: &[u8]) -> Exchange {
             assert_eq!(peer.creation, b_me.creation);
             assert_eq!(peer.listen, b_me.listen);
             assert!(
-                intact[0] && intact[1] && intact[2],
+                intact[0] && intact[1] && intact[2] && intact[4],
                 "the initiator authenticated a handshake altered on the way: {intact:?}"
             );
             let (a_keys, b_keys) = (a.session_keys(), b.session_keys());

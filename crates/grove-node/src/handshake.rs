@@ -8,8 +8,8 @@
 //! between two connections cannot make the transcripts match); every hello field is covered;
 //! and a proof cannot be reflected back, because the role is part of it. Once the acceptor has
 //! checked the initiator's proof it decides whether to take the connection (the node may
-//! already be connected to that peer) and says `Accept` or `Refuse`; the initiator waits for
-//! that word before it sends anything else. Without TLS, everything after that word travels in
+//! already be connected to that peer) and says `Accept` or `Refuse`, with an HMAC over that word
+//! and the transcript; the initiator waits for that word before it sends anything else. Without TLS, everything after that word travels in
 //! sealed records ([`crate::record`]) under keys derived from the transcript
 //! ([`Handshake::session_keys`]).
 //!
@@ -68,9 +68,14 @@ enum HandshakeMessage {
     Proof {
         mac: [u8; 32],
     },
-    Accept,
+    /// The acceptor takes the connection; `tag` proves it is the acceptor's word.
+    Accept {
+        tag: [u8; 32],
+    },
+    /// Either side ends the handshake, saying why; `tag` proves it is the peer's word.
     Refuse {
         reason: String,
+        tag: [u8; 32],
     },
 }
 
@@ -113,6 +118,10 @@ pub enum HandshakeError {
     /// The other side refused the connection after authenticating.
     #[error("the peer refused the connection: {0}")]
     Refused(String),
+    /// An `Accept` or `Refuse` that the peer did not make (its tag does not match): a party
+    /// without the secret on the path.
+    #[error("the peer's {0} does not carry its proof: someone without the cluster secret is on the path")]
+    ForgedDecision(&'static str),
 }
 
 /// What the caller must do after feeding the handshake.
@@ -257,15 +266,27 @@ impl Handshake {
                     }
                 }
             }
-            (State::AwaitAccept { peer }, HandshakeMessage::Accept) => Ok(Step::Established(peer)),
-            (_, HandshakeMessage::Refuse { reason }) => Err(HandshakeError::Refused(reason)),
+            (State::AwaitAccept { peer }, HandshakeMessage::Accept { tag }) => {
+                if !self.peers_decision(None, &tag) {
+                    return Err(HandshakeError::ForgedDecision("accept"));
+                }
+                Ok(Step::Established(peer))
+            }
+            (_, HandshakeMessage::Refuse { reason, tag }) => {
+                if !self.peers_decision(Some(&reason), &tag) {
+                    return Err(HandshakeError::ForgedDecision("refusal"));
+                }
+                Err(HandshakeError::Refused(reason))
+            }
             (_, HandshakeMessage::Hello { .. }) => {
                 Err(HandshakeError::OutOfOrder("a second hello"))
             }
             (_, HandshakeMessage::Proof { .. }) => {
                 Err(HandshakeError::OutOfOrder("a proof before the hello"))
             }
-            (_, HandshakeMessage::Accept) => Err(HandshakeError::OutOfOrder("an unasked accept")),
+            (_, HandshakeMessage::Accept { .. }) => {
+                Err(HandshakeError::OutOfOrder("an unasked accept"))
+            }
         }
     }
 
@@ -277,10 +298,33 @@ impl Handshake {
         }
     }
 
+    /// Whether `tag` is the peer's on this decision. Both hellos are known before any decision
+    /// is made (each side decides only after the other's hello), so a decision without a
+    /// transcript is not the peer's.
+    fn peers_decision(&self, refusal: Option<&str>, tag: &[u8; 32]) -> bool {
+        let peer_role = match self.role {
+            Role::Initiator => Role::Acceptor,
+            Role::Acceptor => Role::Initiator,
+        };
+        self.transcript.as_ref().is_some_and(|transcript| {
+            transcript.verify_decision(&self.secret, peer_role, refusal, tag)
+        })
+    }
+
+    /// This side's tag on a decision (zeros before the peer's hello: the peer cannot check
+    /// it then, and refuses it as forged, which is what a decision that early is).
+    fn decision_tag(&self, refusal: Option<&str>) -> [u8; 32] {
+        self.transcript.as_ref().map_or([0; 32], |transcript| {
+            transcript.decision(&self.secret, self.role, refusal)
+        })
+    }
+
     /// (Acceptor) Takes the connection: the frame to send.
     pub(crate) fn accept(&mut self) -> Vec<u8> {
         self.state = State::Done;
-        encode(&HandshakeMessage::Accept)
+        encode(&HandshakeMessage::Accept {
+            tag: self.decision_tag(None),
+        })
     }
 
     /// Refuses the connection, telling the peer why: the frame to send before closing.
@@ -288,6 +332,7 @@ impl Handshake {
         self.state = State::Done;
         encode(&HandshakeMessage::Refuse {
             reason: reason.to_string(),
+            tag: self.decision_tag(Some(reason)),
         })
     }
 
@@ -298,6 +343,14 @@ impl Handshake {
             .as_ref()
             .map(|transcript| transcript.session_keys(&self.secret, self.role))
     }
+}
+
+/// A `Refuse` with a tag of zeros, for tests of forged refusals.
+pub(crate) fn forged_refusal(reason: &str) -> Vec<u8> {
+    encode(&HandshakeMessage::Refuse {
+        reason: reason.to_string(),
+        tag: [0; 32],
+    })
 }
 
 fn body(message: &HandshakeMessage) -> Vec<u8> {
@@ -514,10 +567,89 @@ mod tests {
         ));
     }
 
+    /// The initiator, having checked the acceptor's proof, waiting for its word.
+    fn awaiting_the_word() -> (Handshake, Handshake) {
+        let Pair {
+            mut a,
+            mut b,
+            a_hello,
+            b_hello,
+        } = pair(b"secret", b"secret");
+        let a_proof = sent(a.receive(body(&b_hello)).unwrap());
+        let b_proof = sent(b.receive(body(&a_hello)).unwrap());
+        assert!(matches!(b.receive(body(&a_proof)), Ok(Step::Decide(_))));
+        assert_eq!(sent(a.receive(body(&b_proof)).unwrap()), Vec::<u8>::new());
+        (a, b)
+    }
+
+    #[test]
+    fn an_accept_or_a_refusal_the_peer_did_not_make_is_refused_as_forged() {
+        for forged in [
+            HandshakeMessage::Accept { tag: [0; 32] },
+            HandshakeMessage::Refuse {
+                reason: "already connected".into(),
+                tag: [0; 32],
+            },
+        ] {
+            let (mut a, _) = awaiting_the_word();
+            assert!(matches!(
+                a.receive(body(&encode(&forged))),
+                Err(HandshakeError::ForgedDecision(_))
+            ));
+        }
+        // The acceptor's real refusal, and a copy with its reason changed on the way.
+        let (mut a, mut b) = awaiting_the_word();
+        let refusal = b.refuse("busy");
+        assert_eq!(
+            a.receive(body(&refusal)),
+            Err(HandshakeError::Refused("busy".into()))
+        );
+        let (mut a, mut b) = awaiting_the_word();
+        let altered = refusal_with_other_reason(&b.refuse("busy"));
+        assert!(matches!(
+            a.receive(body(&altered)),
+            Err(HandshakeError::ForgedDecision(_))
+        ));
+        // A real accept from another connection (a replay) does not fit this one: an acceptor
+        // that answered the same initiator's hello with another nonce of its own.
+        let (mut a, _) = awaiting_the_word();
+        let (mut c, _) = Handshake::start(
+            Role::Acceptor,
+            identity("b@host", 2),
+            b"secret",
+            [3; 32],
+            Vec::new(),
+        );
+        let (_, a_hello) = Handshake::start(
+            Role::Initiator,
+            identity("a@host", 1),
+            b"secret",
+            [1; 32],
+            Vec::new(),
+        );
+        sent(c.receive(body(&a_hello)).unwrap());
+        assert!(matches!(
+            a.receive(body(&c.accept())),
+            Err(HandshakeError::ForgedDecision(_))
+        ));
+    }
+
+    fn refusal_with_other_reason(frame: &[u8]) -> Vec<u8> {
+        let HandshakeMessage::Refuse { tag, .. } =
+            crate::protocol::decode_exact(body(frame)).unwrap()
+        else {
+            panic!("not a refusal")
+        };
+        encode(&HandshakeMessage::Refuse {
+            reason: "already connected".into(),
+            tag,
+        })
+    }
+
     #[test]
     fn messages_out_of_turn_are_refused() {
         let Pair { mut b, .. } = pair(b"s", b"s");
-        let accept = encode(&HandshakeMessage::Accept);
+        let accept = encode(&HandshakeMessage::Accept { tag: [0; 32] });
         assert!(matches!(
             b.receive(body(&accept)),
             Err(HandshakeError::OutOfOrder(_))

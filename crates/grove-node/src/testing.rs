@@ -123,6 +123,12 @@ pub fn hello_frame(name: &str) -> Vec<u8> {
     Handshake::start(Role::Initiator, me, b"", rand::random(), Vec::new()).1
 }
 
+/// A handshake `Refuse` frame with `reason`, made without the secret (its tag is zeros): what a
+/// party on the path could write in place of the real last word.
+pub fn forged_refusal_frame(reason: &str) -> Vec<u8> {
+    crate::handshake::forged_refusal(reason)
+}
+
 /// A heartbeat frame.
 pub fn heartbeat_frame() -> Vec<u8> {
     frame::frame(Kind::Heartbeat, &[])

@@ -9,6 +9,10 @@
 //! of two plain TCP connections) cannot make either side's proof fit the other connection's
 //! transcript, and altering any hello field breaks both proofs.
 //!
+//! The last word of a handshake, `Accept` or `Refuse` (and its reason), carries an HMAC of the
+//! same kind, so a party without the secret can neither turn a refusal into an acceptance nor
+//! make up a refusal (which would pass for a benign "already connected").
+//!
 //! Without TLS the frames after the handshake are sealed ([`crate::record`]) with keys derived
 //! from the secret and the transcript (HKDF-SHA256), one per direction: a relay that forwarded
 //! a handshake it could not take part in can only go on forwarding bytes it cannot read or
@@ -23,6 +27,7 @@ use crate::record::Key;
 
 const TRANSCRIPT_LABEL: &[u8] = b"grove-node transcript v3";
 const PROOF_LABEL: &[u8] = b"grove-node handshake proof v3";
+const DECISION_LABEL: &[u8] = b"grove-node handshake decision v3";
 const KEY_LABEL_TO_ACCEPTOR: &[u8] = b"grove-node record key v3: initiator to acceptor";
 const KEY_LABEL_TO_INITIATOR: &[u8] = b"grove-node record key v3: acceptor to initiator";
 
@@ -66,11 +71,49 @@ impl Transcript {
         self.mac(secret, role).verify_slice(proof).is_ok()
     }
 
+    /// The tag on the decision (`None`: accept; `Some(reason)`: refuse) of the side playing
+    /// `role`.
+    pub(crate) fn decision(&self, secret: &[u8], role: Role, refusal: Option<&str>) -> [u8; 32] {
+        self.decision_mac(secret, role, refusal)
+            .finalize()
+            .into_bytes()
+            .into()
+    }
+
+    /// Whether `tag` is the side playing `role`'s tag on this decision (constant time).
+    pub(crate) fn verify_decision(
+        &self,
+        secret: &[u8],
+        role: Role,
+        refusal: Option<&str>,
+        tag: &[u8; 32],
+    ) -> bool {
+        self.decision_mac(secret, role, refusal)
+            .verify_slice(tag)
+            .is_ok()
+    }
+
+    fn decision_mac(&self, secret: &[u8], role: Role, refusal: Option<&str>) -> Hmac<Sha256> {
+        let mut mac = self.keyed(secret, DECISION_LABEL, role);
+        match refusal {
+            None => mac.update(b"accept"),
+            Some(reason) => {
+                mac.update(b"refuse");
+                mac.update(reason.as_bytes());
+            }
+        }
+        mac
+    }
+
     fn mac(&self, secret: &[u8], role: Role) -> Hmac<Sha256> {
+        self.keyed(secret, PROOF_LABEL, role)
+    }
+
+    fn keyed(&self, secret: &[u8], label: &[u8], role: Role) -> Hmac<Sha256> {
         // HMAC takes keys of any length, so this cannot fail.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
             .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
-        mac.update(PROOF_LABEL);
+        mac.update(label);
         mac.update(&[role as u8]);
         mac.update(&self.hash);
         mac
@@ -134,6 +177,22 @@ mod tests {
         ] {
             assert!(!other.verify(b"secret", Role::Initiator, &proof));
         }
+    }
+
+    #[test]
+    fn a_decision_tag_fits_one_decision_one_role_and_one_transcript() {
+        let transcript = Transcript::new(b"hello i", b"hello a", b"");
+        let accept = transcript.decision(b"secret", Role::Acceptor, None);
+        assert!(transcript.verify_decision(b"secret", Role::Acceptor, None, &accept));
+        assert!(!transcript.verify_decision(b"secret", Role::Initiator, None, &accept));
+        assert!(!transcript.verify_decision(b"secret", Role::Acceptor, Some(""), &accept));
+        assert!(!transcript.verify_decision(b"other", Role::Acceptor, None, &accept));
+        let refuse = transcript.decision(b"secret", Role::Acceptor, Some("busy"));
+        assert!(!transcript.verify_decision(b"secret", Role::Acceptor, Some("bus"), &refuse));
+        let other = Transcript::new(b"hello i", b"hello b", b"");
+        assert!(!other.verify_decision(b"secret", Role::Acceptor, None, &accept));
+        // Not a proof either.
+        assert!(!transcript.verify(b"secret", Role::Acceptor, &accept));
     }
 
     #[test]

@@ -282,6 +282,59 @@ fn a_relayed_handshake_gives_the_relay_nothing_it_can_say() {
     );
 }
 
+/// A party on the path between a dialing node and its peer puts a refusal ("already
+/// connected") in place of the peer's accept: without the secret it cannot make the tag the
+/// refusal needs, so the dialer does not take it for a benign refusal; `connect` fails and says
+/// someone is on the path.
+#[test]
+fn a_refusal_forged_on_the_path_is_not_taken_for_the_peers_word() {
+    let _turn = accepting();
+    let node = node();
+    let peer = Peer::start("forged-word@127.0.0.1", PeerOptions::default());
+    let peer_addr = peer.addr.clone();
+    let outcome = runtime().block_on(async move {
+        let relay = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let relay_addr = relay.local_addr().expect("addr").to_string();
+        tokio::spawn(async move {
+            let (from_node, _) = relay.accept().await.expect("the node dials");
+            let to_peer = TcpStream::connect(&peer_addr).await.expect("dial the peer");
+            let (mut node_read, mut node_write) = from_node.into_split();
+            let (mut peer_read, mut peer_write) = to_peer.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut node_read, &mut peer_write).await;
+            });
+            // The peer's frames to the node: its hello and its proof pass; its accept is
+            // replaced.
+            for frame in 0.. {
+                let mut length = [0u8; 4];
+                if peer_read.read_exact(&mut length).await.is_err() {
+                    return;
+                }
+                let mut body = vec![0u8; u32::from_be_bytes(length) as usize];
+                if peer_read.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                let out = if frame == 2 {
+                    testing::forged_refusal_frame("already connected")
+                } else {
+                    [&length[..], &body].concat()
+                };
+                if node_write.write_all(&out).await.is_err() {
+                    return;
+                }
+            }
+        });
+        node.connect(&relay_addr).await
+    });
+    let error = outcome.expect_err("the forged refusal is not taken");
+    assert!(
+        error.to_string().contains("without the cluster secret"),
+        "{error}"
+    );
+}
+
 #[test]
 fn unknown_and_undecodable_messages_are_refused_and_the_connection_carries_on() {
     let _turn = accepting();
