@@ -72,7 +72,7 @@ fn builder(name: &str, tls: Option<&Path>) -> NodeBuilder {
         .server::<Echo>("bench.Echo", |echo| echo.call::<u64>("u64"));
     match tls {
         Some(dir) => builder.tls(TlsFiles::in_dir(dir)),
-        None => builder.insecure_plaintext(),
+        None => builder.secret_only(),
     }
 }
 

@@ -13,7 +13,7 @@ async fn the_node_counters_are_served_with_the_other_metrics() {
     let node = grove_node::NodeBuilder::new("metrics@127.0.0.1")
         .listen("127.0.0.1:0".parse().expect("address"))
         .secret("metrics test secret")
-        .insecure_plaintext()
+        .secret_only()
         .start()
         .await
         .expect("the node starts");

@@ -17,10 +17,12 @@ pub enum Transport {
     /// Mutual TLS (rustls, TLS 1.3): each node proves its certificate was signed by the
     /// cluster's CA, and everything is encrypted. The default to aim for.
     Tls(TlsFiles),
-    /// Plain TCP, unencrypted. Nodes still authenticate with the cluster secret, but anyone on
-    /// the network can read (and, with effort, alter) the traffic: only for trusted networks,
-    /// as distributed Erlang assumes. Chosen with [`NodeBuilder::insecure_plaintext`].
-    Plaintext,
+    /// TCP with the cluster secret as the only key: nodes authenticate with it, and every frame
+    /// after the handshake is encrypted and authenticated (AES-256-GCM) under keys derived from
+    /// it and the handshake. No certificates to manage, but a leaked or guessed secret opens
+    /// past and future traffic (no forward secrecy), and any secret holder may claim any node
+    /// name; see `docs/semantics.md`. Chosen with [`NodeBuilder::secret_only`].
+    SecretOnly,
 }
 
 /// Where a node's TLS material is: PEM files of the CA that signs every node's certificate, this
@@ -59,8 +61,8 @@ pub enum NodeError {
     /// No cluster secret was given.
     #[error("no cluster secret: set one with NodeBuilder::secret (the same on every node, e.g. from an environment variable); nodes never talk unauthenticated")]
     NoSecret,
-    /// Neither TLS nor plaintext was chosen.
-    #[error("no transport chosen: configure TLS with NodeBuilder::tls (grove-node certs makes development certificates), or opt out of encryption on a trusted network with NodeBuilder::insecure_plaintext")]
+    /// Neither TLS nor secret-only was chosen.
+    #[error("no transport chosen: configure TLS with NodeBuilder::tls (grove-node certs makes development certificates), or use the cluster secret as the only key with NodeBuilder::secret_only")]
     NoTransport,
     /// The TLS files could not be loaded.
     #[error("TLS setup failed: {0}")]
@@ -233,11 +235,20 @@ impl NodeBuilder {
         self
     }
 
-    /// Sends everything unencrypted (nodes still authenticate with the secret). Only for
-    /// trusted networks; there is no default, so this is always an explicit choice.
-    pub fn insecure_plaintext(mut self) -> Self {
-        self.transport = Some(Transport::Plaintext);
+    /// Connects without TLS: the cluster secret is the only key (see
+    /// [`Transport::SecretOnly`] for what that protects and what it does not). There is no
+    /// default transport, so this is always an explicit choice.
+    pub fn secret_only(mut self) -> Self {
+        self.transport = Some(Transport::SecretOnly);
         self
+    }
+
+    /// The old name of [`NodeBuilder::secret_only`], from before frames were sealed without TLS.
+    #[deprecated(
+        note = "renamed secret_only: without TLS, frames are now encrypted under keys from the secret"
+    )]
+    pub fn insecure_plaintext(self) -> Self {
+        self.secret_only()
     }
 
     /// How often a quiet connection sends a heartbeat, and how long without any bytes from a
@@ -471,7 +482,7 @@ mod tests {
         ));
         assert!(NodeBuilder::new("a@host")
             .secret("s")
-            .insecure_plaintext()
+            .secret_only()
             .into_config()
             .is_ok());
     }
@@ -480,7 +491,7 @@ mod tests {
     fn the_default_heartbeat_notices_a_hung_node_within_two_seconds() {
         let (config, _) = NodeBuilder::new("a@host")
             .secret("s")
-            .insecure_plaintext()
+            .secret_only()
             .into_config()
             .unwrap();
         // The check runs every half interval, so detection takes at most timeout + interval/2.

@@ -402,7 +402,7 @@ fn live() -> &'static LiveNode {
             let node = crate::NodeBuilder::new("fuzzed@127.0.0.1")
                 .listen(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
                 .secret(SECRET)
-                .insecure_plaintext()
+                .secret_only()
                 .max_message_bytes(1 << 20)
                 .message::<String>("fuzz.Text")
                 .start()

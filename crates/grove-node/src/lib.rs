@@ -14,7 +14,8 @@
 //!
 //! No node talks to another without authentication: every connection proves knowledge of a
 //! shared cluster secret with a challenge and response, and runs over mutual TLS unless
-//! [`NodeBuilder::insecure_plaintext`] says otherwise. Types that cross the wire are registered
+//! [`NodeBuilder::secret_only`] says otherwise (then frames are sealed under keys derived from
+//! the secret). Types that cross the wire are registered
 //! under stable names ([`NodeBuilder::message`], [`NodeBuilder::server`]); processes can be
 //! spawned remotely only for kinds the receiving node registered ([`NodeBuilder::spawnable`]).
 //!
@@ -32,7 +33,7 @@
 //!     let node = NodeBuilder::new("a@127.0.0.1")
 //!         .listen("127.0.0.1:4370".parse().unwrap())
 //!         .secret("a long random secret shared by the cluster")
-//!         .insecure_plaintext() // or .tls(TlsFiles::in_dir("certs"))
+//!         .secret_only() // or .tls(TlsFiles::in_dir("certs"))
 //!         .message::<Ping>("demo.Ping")
 //!         .message::<Pong>("demo.Pong")
 //!         .start()

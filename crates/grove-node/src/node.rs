@@ -94,7 +94,7 @@ impl NodeBuilder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
         let tls = match &config.transport {
             Transport::Tls(files) => Some(Tls::load(files)?),
-            Transport::Plaintext => None,
+            Transport::SecretOnly => None,
         };
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

@@ -1,4 +1,4 @@
-//! For tests of misbehaving peers only: a raw, authenticated plaintext connection that can then
+//! For tests of misbehaving peers only: a raw, authenticated secret-only (no TLS) connection that can then
 //! write any frames at all (sealed as the node expects, or not), and the frames a test needs to
 //! write. Not part of Grove's API.
 
@@ -69,7 +69,7 @@ impl RawWriter {
     }
 }
 
-/// Connects to a plaintext node at `addr` as `name` (creation `creation`) with `secret`, runs
+/// Connects to a secret-only node at `addr` as `name` (creation `creation`) with `secret`, runs
 /// the handshake, and hands back the connection. Returns the node's creation too.
 pub async fn connect_raw(
     addr: &str,

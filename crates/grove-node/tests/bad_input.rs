@@ -17,7 +17,7 @@ use tokio::net::TcpStream;
 fn node() -> Node {
     test_node("guard@127.0.0.1", |builder| {
         builder
-            .insecure_plaintext()
+            .secret_only()
             .heartbeat(Duration::from_millis(100), Duration::from_millis(1000))
             .max_queue_bytes(1 << 20)
             .max_message_bytes(1 << 20)

@@ -137,7 +137,7 @@ fn service_port() -> u16 {
 fn node() -> Node {
     test_node("t@127.0.0.1", |builder| {
         builder
-            .insecure_plaintext()
+            .secret_only()
             .discovery(Discovery::dns(SERVICE, service_port()).nameserver(dns().addr))
             .discovery(Discovery::dns_srv(SRV_NAME).nameserver(dns().addr))
             .reconnect_interval(Duration::from_millis(100))

@@ -53,7 +53,7 @@ fn thousands_of_failed_handshakes_give_a_handful_of_warnings() {
         .init();
     let node = test_node("quiet@127.0.0.1", |builder| {
         builder
-            .insecure_plaintext()
+            .secret_only()
             .handshake_timeout(Duration::from_secs(2))
     });
     const CYCLES: u64 = 2_000;

@@ -27,10 +27,8 @@ impl Call<Bump> for Kv {
 
 async fn start_node(name: &str, port: u16) -> Result<Node, ExitReason> {
     let builder = NodeBuilder::new(name).listen(([127, 0, 0, 1], port).into());
-    // Authenticated by the shared secret; plaintext on loopback (see `grove::node` for TLS).
-    let builder = builder
-        .secret("the kv example's secret")
-        .insecure_plaintext();
+    // The shared secret is the only key (no certificates); see `grove::node` for TLS.
+    let builder = builder.secret("the kv example's secret").secret_only();
     Ok(builder
         .server::<Kv>("kv", |kv| kv.call::<Bump>("Bump"))
         .start()

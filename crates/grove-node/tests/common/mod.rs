@@ -194,7 +194,7 @@ pub fn test_node(name: &str, configure: impl FnOnce(NodeBuilder) -> NodeBuilder)
 #[derive(Clone, Debug, Default)]
 pub struct PeerOptions {
     pub secret: Option<String>,
-    /// `None`: plaintext. `Some(dir)`: TLS with the certificates in `dir`.
+    /// `None`: secret only (no TLS). `Some(dir)`: TLS with the certificates in `dir`.
     pub tls: Option<PathBuf>,
     /// `host:port` addresses to connect to at start.
     pub connect: Vec<String>,
@@ -331,7 +331,7 @@ pub fn peer_main() {
         );
         builder = match tls {
             Some(dir) => builder.tls(TlsFiles::in_dir(dir)),
-            None => builder.insecure_plaintext(),
+            None => builder.secret_only(),
         };
         if let Some((interval, timeout)) = heartbeat {
             builder = builder.heartbeat(
