@@ -294,9 +294,10 @@ impl NodeBuilder {
     /// The most memory that large messages still arriving in fragments may hold, across all
     /// connections together (default 256 MiB; never less than
     /// [`NodeBuilder::max_message_bytes`], so that the largest message always fits). Each such
-    /// message reserves the size it announces with its first fragment; a connection whose next
-    /// message does not fit stops reading until the others' messages are complete, and TCP slows
-    /// its sender down meanwhile. Nothing is dropped; each wait is counted as `reassembly_waits`.
+    /// message reserves the size it announces with its first fragment. A connection whose next
+    /// message does not fit stops reading while it waits for the others (TCP slows its sender
+    /// down), for less than half the heartbeat timeout; then that message is refused (a call
+    /// gets a `Refused` reply), counted as `refused_reassembly_full` and logged.
     pub fn max_reassembly_bytes(mut self, bytes: usize) -> Self {
         self.max_reassembly_bytes = bytes;
         self

@@ -179,6 +179,7 @@ pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
             if matches!(error, ConnectError::HelloTimeout) {
                 node.stats.hello_timeouts.fetch_add(1, Ordering::Relaxed);
             }
+            count_forged(&node, &error);
             // Counted always, logged at the first failure and then at each power of two: a
             // scanner or an attacker cycling connections cannot flood the log.
             if let Some(failed) = crate::stats::bump(&node.stats.handshakes_failed) {
@@ -187,6 +188,16 @@ pub(crate) async fn accept_loop(node: Arc<NodeInner>, listener: TcpListener) {
                 tracing::debug!(%addr, %error, "incoming connection refused");
             }
         });
+    }
+}
+
+/// Counts a handshake whose last word was forged, and says so (rate-limited): it means a party
+/// without the secret is on the path.
+fn count_forged(node: &NodeInner, error: &ConnectError) {
+    if let ConnectError::Handshake(HandshakeError::ForgedDecision(word)) = error {
+        if let Some(n) = crate::stats::bump(&node.stats.forged_decisions) {
+            tracing::error!(word, forged = n, "a handshake's {word} was forged: someone without the cluster secret is on the path");
+        }
     }
 }
 
@@ -435,6 +446,7 @@ where
             Err(ConnectError::AlreadyConnected(session.peer_name.clone()))
         }
         Err(error) => {
+            count_forged(node, &error);
             node.attempt_failed(&session, format!("handshake failed: {error}"));
             Err(error)
         }

@@ -45,6 +45,8 @@ pub(crate) struct Dispatcher {
     reassembler: Reassembler,
     /// The budget reserved for the fragmented message being reassembled.
     reserved: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The next frame starts a message refused for want of room in the budget.
+    skip_next: bool,
 }
 
 impl Dispatcher {
@@ -55,12 +57,16 @@ impl Dispatcher {
             session,
             reassembler,
             reserved: None,
+            skip_next: false,
         }
     }
 
     /// Before a frame that begins a fragmented message: reserves the size it announces from
     /// the node's reassembly budget. While other connections' messages hold the budget, this
-    /// waits, and the connection reads nothing more (TCP slows the peer down).
+    /// waits, reading nothing more from this peer (TCP slows it down), but for less than half
+    /// the heartbeat timeout: the peer's writes must not stall long enough for it to take this
+    /// node for hung. If there is still no room then, the message is refused: its fragments
+    /// are dropped as they come, and a call gets a `Refused` reply.
     pub(crate) async fn reserve(&mut self, body: &[u8]) {
         let Some(length) = crate::frame::announced_length(body) else {
             return;
@@ -71,31 +77,60 @@ impl Dispatcher {
         }
         let kib = u32::try_from(length.div_ceil(1024).max(1)).unwrap_or(u32::MAX);
         let budget = self.node.reassembly.kib.clone();
-        let permit = match budget.clone().try_acquire_many_owned(kib) {
-            Ok(permit) => permit,
-            Err(_) => {
-                if let Some(n) = count(&self.node.stats.reassembly_waits) {
-                    tracing::warn!(
-                        peer = self.peer(),
-                        bytes = length,
-                        waits = n,
-                        "a large message waits for room: other connections' partial messages fill max_reassembly_bytes"
-                    );
-                }
-                self.session.reading_paused.store(true, Ordering::Relaxed);
-                let permit = budget.acquire_many_owned(kib).await;
-                self.session
-                    .last_read
-                    .store(self.session.now_ms(), Ordering::Relaxed);
-                self.session.reading_paused.store(false, Ordering::Relaxed);
-                match permit {
-                    Ok(permit) => permit,
-                    // The budget is never closed.
-                    Err(_) => return,
-                }
-            }
+        if let Ok(permit) = budget.clone().try_acquire_many_owned(kib) {
+            self.reserved = Some(permit);
+            return;
+        }
+        if let Some(n) = count(&self.node.stats.reassembly_waits) {
+            tracing::warn!(
+                peer = self.peer(),
+                bytes = length,
+                waits = n,
+                "a large message waits for room: other connections' partial messages fill max_reassembly_bytes"
+            );
+        }
+        self.session.reading_paused.store(true, Ordering::Relaxed);
+        let patience = self.node.config.heartbeat_timeout / 2;
+        let permit = tokio::time::timeout(patience, budget.acquire_many_owned(kib)).await;
+        self.session
+            .last_read
+            .store(self.session.now_ms(), Ordering::Relaxed);
+        self.session.reading_paused.store(false, Ordering::Relaxed);
+        match permit {
+            Ok(Ok(permit)) => self.reserved = Some(permit),
+            // No room in time (the budget itself is never closed).
+            Ok(Err(_)) | Err(_) => self.skip_next = true,
+        }
+    }
+
+    /// The first fragment of a message refused for want of room: drops the message, tells a
+    /// caller, and counts it.
+    fn refuse_for_room(&mut self, first: BytesMut) -> Result<(), FrameError> {
+        let start = self.reassembler.skip(first)?;
+        let stats = &self.node.stats;
+        let call = match Kind::from_byte(start.first().copied().unwrap_or(0)) {
+            Some(Kind::Message) => postcard::take_from_bytes::<MessageHeader>(&start[1..])
+                .ok()
+                .and_then(|(header, _)| header.call),
+            _ => None,
         };
-        self.reserved = Some(permit);
+        if let Some(call) = call {
+            self.session.send_reply(
+                call,
+                Err(CallFailure::Refused(format!(
+                    "node {} had no room for the request: other large messages filled its max_reassembly_bytes for longer than it waits",
+                    self.node.name
+                ))),
+            );
+        }
+        if let Some(n) = count(&stats.refused_reassembly_full) {
+            tracing::error!(
+                peer = self.peer(),
+                refused = n,
+                "a large message refused: other connections' partial messages filled max_reassembly_bytes for longer than half the heartbeat timeout"
+            );
+        }
+        Ok(())
     }
 
     fn peer(&self) -> &str {
@@ -123,6 +158,9 @@ impl Dispatcher {
             Some(Kind::Heartbeat) => {}
             Some(Kind::Fragment) => {
                 body.advance(1);
+                if std::mem::take(&mut self.skip_next) {
+                    return self.refuse_for_room(body);
+                }
                 let pushed = self.reassembler.push(body);
                 if !matches!(pushed, Ok(None)) {
                     // Complete or refused: either way its reservation is free again.

@@ -190,7 +190,16 @@ pub(crate) fn announced_length(body: &[u8]) -> Option<usize> {
 #[derive(Debug)]
 pub(crate) struct Reassembler {
     max_message: usize,
-    partial: Option<(usize, BytesMut)>,
+    partial: Option<Partial>,
+}
+
+/// The message being reassembled: its announced size, and its bytes so far (`None` while one
+/// refused at its first fragment is skipped: only its size is followed).
+#[derive(Debug)]
+struct Partial {
+    total: usize,
+    received: usize,
+    buffer: Option<BytesMut>,
 }
 
 impl Reassembler {
@@ -203,7 +212,22 @@ impl Reassembler {
 
     /// Takes one fragment (the body of a [`Kind::Fragment`] frame, after its kind byte);
     /// returns the whole frame body once the last fragment is in.
-    pub(crate) fn push(&mut self, mut fragment: BytesMut) -> Result<Option<BytesMut>, FrameError> {
+    pub(crate) fn push(&mut self, fragment: BytesMut) -> Result<Option<BytesMut>, FrameError> {
+        self.take(fragment, true)
+    }
+
+    /// As [`Reassembler::push`] for the first fragment of a message the node will not take:
+    /// the rest of its fragments are checked and dropped. Returns the first fragment's bytes
+    /// of the message (the start of its frame body, which holds its header).
+    pub(crate) fn skip(&mut self, fragment: BytesMut) -> Result<BytesMut, FrameError> {
+        let mut first = fragment.clone();
+        self.take(fragment, false)?;
+        // Flags and length, checked by `take`.
+        first.advance(1 + 8);
+        Ok(first)
+    }
+
+    fn take(&mut self, mut fragment: BytesMut, keep: bool) -> Result<Option<BytesMut>, FrameError> {
         if fragment.is_empty() {
             return Err(FrameError::BadFragment("fragment without flags"));
         }
@@ -227,30 +251,50 @@ impl Reassembler {
                     limit: self.max_message,
                 });
             }
-            // Capacity grows with what arrives, not with what the peer announced.
-            self.partial = Some((total, BytesMut::with_capacity(fragment.len())));
+            // The node reserved `total` from its reassembly budget before this fragment came
+            // in, so the buffer is made that size at once (growing it by doubling could hold
+            // up to twice the reservation).
+            self.partial = Some(Partial {
+                total,
+                received: 0,
+                buffer: keep.then(|| BytesMut::with_capacity(total)),
+            });
+        } else if !keep {
+            return Err(FrameError::BadFragment(
+                "only a first fragment can be skipped",
+            ));
         }
-        let Some((total, buffer)) = self.partial.as_mut() else {
+        let Some(partial) = self.partial.as_mut() else {
             return Err(FrameError::BadFragment(
                 "a continuation with no first fragment",
             ));
         };
-        if buffer.len() + fragment.len() > *total {
+        if partial.received + fragment.len() > partial.total {
             return Err(FrameError::BadFragment(
                 "more bytes than the first fragment announced",
             ));
         }
-        buffer.extend_from_slice(&fragment);
+        partial.received += fragment.len();
+        if let Some(buffer) = &mut partial.buffer {
+            buffer.extend_from_slice(&fragment);
+        }
         if flags & LAST == 0 {
             return Ok(None);
         }
-        let (total, buffer) = self.partial.take().unwrap_or_default();
-        if buffer.len() != total {
+        let Some(Partial {
+            total,
+            received,
+            buffer,
+        }) = self.partial.take()
+        else {
+            return Ok(None);
+        };
+        if received != total {
             return Err(FrameError::BadFragment(
                 "fewer bytes than the first fragment announced",
             ));
         }
-        Ok(Some(buffer))
+        Ok(buffer)
     }
 }
 
@@ -348,6 +392,35 @@ mod tests {
             None
         );
         assert_eq!(announced_length(&[Kind::Fragment as u8, FIRST, 0]), None);
+    }
+
+    #[test]
+    fn a_skipped_message_is_followed_to_its_end_and_not_kept() {
+        let body: Vec<u8> = (0..FRAGMENT_SIZE * 2 + 5).map(|i| i as u8).collect();
+        let mut wire = Vec::new();
+        let mut offset = 0;
+        while !write_fragment(&mut wire, &body, &mut offset) {}
+        let fragments = decode_all(&mut FrameDecoder::new(MAX_FRAME), &wire).unwrap();
+        let mut reassembler = Reassembler::new(1 << 20);
+        let fragment = |f: &Vec<u8>| BytesMut::from(&f[1..]);
+        let start = reassembler.skip(fragment(&fragments[0])).unwrap();
+        assert_eq!(&start[..], &body[..FRAGMENT_SIZE]);
+        assert_eq!(reassembler.push(fragment(&fragments[1])).unwrap(), None);
+        assert_eq!(reassembler.push(fragment(&fragments[2])).unwrap(), None);
+        // Then the next message is taken as usual.
+        let small = b"next".to_vec();
+        let mut wire = Vec::new();
+        write_fragment(&mut wire, &small, &mut 0);
+        let next = decode_all(&mut FrameDecoder::new(MAX_FRAME), &wire).unwrap();
+        assert_eq!(
+            reassembler
+                .push(fragment(&next[0]))
+                .unwrap()
+                .map(|b| b.to_vec()),
+            Some(small)
+        );
+        // Only a first fragment can be skipped.
+        assert!(reassembler.skip(fragment(&fragments[1])).is_err());
     }
 
     #[test]

@@ -381,6 +381,14 @@ fn sent_frame(steps: Vec<Step>) -> Option<Vec<u8>> {
     })
 }
 
+/// The name of the fuzzed node's threads: a panic on one of them is a finding, though tokio
+/// would catch it (under libFuzzer every panic aborts; the unit tests look at [`NODE_PANICS`]).
+const NODE_THREAD: &str = "grove-fuzzed-node";
+
+/// Panics seen on the fuzzed node's threads (counted when its test hook is installed).
+#[cfg(test)]
+static NODE_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The node the live target talks to, started once per process.
 struct LiveNode {
     runtime: tokio::runtime::Runtime,
@@ -395,6 +403,7 @@ fn live() -> &'static LiveNode {
     LIVE.get_or_init(|| {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
+            .thread_name(NODE_THREAD)
             .enable_all()
             .build()
             .unwrap_or_else(|error| panic!("no tokio runtime for the fuzzed node: {error}"));
@@ -433,25 +442,39 @@ pub fn live_node(data: &[u8]) {
         .next_creation
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     node.runtime.block_on(async {
-        let connected = tokio::time::timeout(
-            std::time::Duration::from_secs(10),
-            crate::testing::connect_raw(&node.addr, "fuzzer@127.0.0.1", creation, SECRET),
-        )
-        .await;
-        let (mut raw, _) = match connected {
-            Ok(Ok(connected)) => connected,
-            Ok(Err(error)) => panic!("the node stopped taking connections: {error}"),
-            Err(_) => panic!("the node stopped answering handshakes"),
-        };
+        let patience = std::time::Duration::from_secs(10);
+        let mut raw = handshake_with(node, "fuzzer@127.0.0.1", creation).await;
         for piece in stream {
             if raw.send(&piece).await.is_err() {
                 break;
             }
         }
-        // Let the node read it all before the connection goes.
-        let _ = raw.send(&crate::testing::heartbeat_frame()).await;
-        tokio::task::yield_now().await;
+        // Done writing: the node reads all of it, then the end, and closes the connection; so
+        // whatever this input does to the node happens before the next input.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = raw.stream().shutdown().await;
+        let mut sink = [0u8; 4096];
+        let drained = tokio::time::timeout(patience, async {
+            while matches!(raw.stream().read(&mut sink).await, Ok(n) if n > 0) {}
+        })
+        .await;
+        assert!(drained.is_ok(), "the node did not finish reading the input");
+        // And it still takes a new peer.
+        drop(handshake_with(node, "fuzz-check@127.0.0.1", creation).await);
     });
+}
+
+async fn handshake_with(node: &LiveNode, name: &str, creation: u32) -> crate::testing::RawPeer {
+    let connected = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        crate::testing::connect_raw(&node.addr, name, creation, SECRET),
+    )
+    .await;
+    match connected {
+        Ok(Ok((raw, _))) => raw,
+        Ok(Err(error)) => panic!("the node stopped taking connections: {error}"),
+        Err(_) => panic!("the node stopped answering handshakes"),
+    }
 }
 
 fn frames_for_node(node: &LiveNode, mut choices: Choices<'_>) -> Vec<Vec<u8>> {
@@ -520,9 +543,17 @@ mod tests {
             handshake(input);
             handshake_tamper(input);
         }
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() == Some(NODE_THREAD) {
+                NODE_PANICS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            previous(info);
+        }));
         for input in inputs.iter().take(8) {
             live_node(input);
         }
+        assert_eq!(NODE_PANICS.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -23,9 +23,10 @@ use crate::frame::{frame, Kind};
 use crate::transcript::{SessionKeys, Transcript};
 
 /// The protocol versions this build speaks. Version 1 is the first; version 3 binds the proof
-/// to the transcript and seals frames without TLS.
-pub(crate) const MIN_VERSION: u16 = 3;
-pub(crate) const MAX_VERSION: u16 = 3;
+/// to the transcript and seals frames without TLS; version 4 puts a tag on the accept and the
+/// refusal. Each version changed the handshake's messages, so a node speaks only its own.
+pub(crate) const MIN_VERSION: u16 = 4;
+pub(crate) const MAX_VERSION: u16 = 4;
 
 const MAGIC: [u8; 8] = *b"GROVE\0\0\x01";
 

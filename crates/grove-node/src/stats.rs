@@ -76,6 +76,12 @@ stats! {
     /// Times a connection stopped reading until other connections' large messages, still
     /// arriving in fragments, left room in the reassembly budget (`max_reassembly_bytes`).
     reassembly_waits,
+    /// Large messages refused because the reassembly budget stayed full for longer than a
+    /// connection waits (half the heartbeat timeout); a call among them gets a `Refused` reply.
+    refused_reassembly_full,
+    /// Handshakes whose last word (accept or refusal) was not the peer's: someone without the
+    /// secret on the path.
+    forged_decisions,
 }
 
 /// Bumps `counter` and returns its new value when it is one to log: the first, then each power

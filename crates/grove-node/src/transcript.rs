@@ -25,11 +25,11 @@ use sha2::{Digest, Sha256};
 use crate::handshake::Role;
 use crate::record::Key;
 
-const TRANSCRIPT_LABEL: &[u8] = b"grove-node transcript v3";
-const PROOF_LABEL: &[u8] = b"grove-node handshake proof v3";
-const DECISION_LABEL: &[u8] = b"grove-node handshake decision v3";
-const KEY_LABEL_TO_ACCEPTOR: &[u8] = b"grove-node record key v3: initiator to acceptor";
-const KEY_LABEL_TO_INITIATOR: &[u8] = b"grove-node record key v3: acceptor to initiator";
+const TRANSCRIPT_LABEL: &[u8] = b"grove-node transcript v4";
+const PROOF_LABEL: &[u8] = b"grove-node handshake proof v4";
+const DECISION_LABEL: &[u8] = b"grove-node handshake decision v4";
+const KEY_LABEL_TO_ACCEPTOR: &[u8] = b"grove-node record key v4: initiator to acceptor";
+const KEY_LABEL_TO_INITIATOR: &[u8] = b"grove-node record key v4: acceptor to initiator";
 
 /// The TLS exporter label for the channel binding.
 pub(crate) const EXPORTER_LABEL: &[u8] = b"EXPORTER-grove-node-channel-binding";
