@@ -13,23 +13,122 @@
 //!
 //! Read-modify-write operations use `compute`, a compare-and-swap loop: the closure may run more
 //! than once when writers race on one key, and only the last run's result is stored.
+//!
+//! A table of integers of at most 64 bits is kept differently ([`crate::counters`]): each value
+//! sits in a cell that `update_counter` changes in place, as ETS adds to a counter in place,
+//! instead of a new entry per change.
 
 use papaya::{Compute, Operation, ResizeMode};
 
+use crate::counters::CounterMap;
 use crate::set::{TableKey, TableValue};
 
-pub(crate) struct HashStore<K, V> {
-    map: papaya::HashMap<K, V, foldhash::fast::RandomState>,
+/// The store of a hashed table: any values, or integer counters changed in place.
+pub(crate) enum HashStore<K, V> {
+    Values(ValueMap<K, V>),
+    Counters(CounterMap<K, V>),
+}
+
+/// Runs `$body` with `$map` bound to whichever map the store has: both have the same methods.
+macro_rules! on_map {
+    ($store:expr, $map:ident => $body:expr) => {
+        match $store {
+            HashStore::Values($map) => $body,
+            HashStore::Counters($map) => $body,
+        }
+    };
 }
 
 impl<K: TableKey, V: TableValue> HashStore<K, V> {
     pub(crate) fn new() -> Self {
-        HashStore {
-            map: papaya::HashMap::builder()
-                .hasher(Default::default())
-                .resize_mode(ResizeMode::Blocking)
-                .build(),
+        if crate::counter::small_integer::<V>() {
+            HashStore::Counters(CounterMap::new())
+        } else {
+            HashStore::Values(ValueMap::new())
         }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        on_map!(self, map => map.len())
+    }
+
+    pub(crate) fn clear(&self) {
+        on_map!(self, map => map.clear())
+    }
+
+    #[inline]
+    pub(crate) fn get_with<R>(&self, key: &K, f: impl FnOnce(&V) -> R) -> Option<R> {
+        on_map!(self, map => map.get_with(key, f))
+    }
+
+    pub(crate) fn contains(&self, key: &K) -> bool {
+        on_map!(self, map => map.contains(key))
+    }
+
+    pub(crate) fn insert(&self, key: K, value: V) {
+        on_map!(self, map => map.insert(key, value))
+    }
+
+    pub(crate) fn insert_new(&self, key: K, value: V) -> bool {
+        on_map!(self, map => map.insert_new(key, value))
+    }
+
+    /// Removes `key` if `remove` says yes for its value; returns the removed value.
+    pub(crate) fn remove_if(&self, key: &K, remove: impl Fn(&V) -> bool) -> Option<V> {
+        on_map!(self, map => map.remove_if(key, remove))
+    }
+
+    /// Replaces the value of `key` with what `update` makes of it; `Err(None)` if `key` is
+    /// absent, `Err(Some(e))` if `update` refused.
+    pub(crate) fn update<R, E>(
+        &self,
+        key: &K,
+        update: impl Fn(&V) -> Result<(V, R), E>,
+    ) -> Result<R, Option<E>> {
+        on_map!(self, map => map.update(key, update))
+    }
+
+    /// As `update`, starting from `default` when `key` is absent.
+    pub(crate) fn upsert<R, E>(
+        &self,
+        key: K,
+        default: V,
+        update: impl Fn(&V) -> Result<(V, R), E>,
+    ) -> Result<R, E> {
+        on_map!(self, map => map.upsert(key, default, update))
+    }
+
+    /// Visits every object; writers go on meanwhile.
+    pub(crate) fn for_each(&self, visit: impl FnMut(&K, &V)) {
+        on_map!(self, map => map.for_each(visit))
+    }
+
+    /// Approximate bytes per object.
+    pub(crate) fn object_footprint() -> usize {
+        if crate::counter::small_integer::<V>() {
+            CounterMap::<K, V>::object_footprint()
+        } else {
+            ValueMap::<K, V>::object_footprint()
+        }
+    }
+}
+
+/// Any values: papaya's map, each change a new entry.
+pub(crate) struct ValueMap<K, V> {
+    map: papaya::HashMap<K, V, foldhash::fast::RandomState>,
+}
+
+/// The map both kinds of store keep their entries in.
+pub(crate) fn new_map<K: TableKey, T>() -> papaya::HashMap<K, T, foldhash::fast::RandomState> {
+    papaya::HashMap::builder()
+        .hasher(Default::default())
+        .resize_mode(ResizeMode::Blocking)
+        .build()
+}
+
+impl<K: TableKey, V: TableValue> ValueMap<K, V> {
+    pub(crate) fn new() -> Self {
+        ValueMap { map: new_map() }
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -45,6 +45,7 @@
 mod bag;
 mod core;
 mod counter;
+mod counters;
 mod durable;
 mod error;
 mod handle;
