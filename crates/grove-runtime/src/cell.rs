@@ -51,6 +51,15 @@ pub(crate) struct Control {
     pub(crate) pending_exit: Option<ExitReason>,
     /// The task's own waker, to wake it for a fatal signal whatever it is waiting on.
     pub(crate) task_waker: Option<Waker>,
+    /// Name, label, last message and system lane: allocated when one is first set, so a plain
+    /// process pays a pointer for them.
+    pub(crate) about: Option<Box<About>>,
+    pub(crate) rel: Option<Box<Relations>>,
+}
+
+/// What a process may be told about itself; see [`Control::about`].
+#[derive(Default)]
+pub(crate) struct About {
     pub(crate) name: Option<Arc<str>>,
     /// What the process is, for people: `gen_server Kv`, `supervisor root`.
     pub(crate) label: Option<Arc<str>>,
@@ -58,12 +67,32 @@ pub(crate) struct Control {
     pub(crate) last_message: Option<&'static str>,
     /// Where system requests go, for a behaviour (see `crate::sys`).
     pub(crate) system: Option<crate::sys::SystemLane>,
-    pub(crate) rel: Option<Box<Relations>>,
 }
 
 impl Control {
     pub(crate) fn rel(&mut self) -> &mut Relations {
         self.rel.get_or_insert_with(Default::default)
+    }
+
+    /// The process's name, label and so on, to set one.
+    pub(crate) fn about_mut(&mut self) -> &mut About {
+        self.about.get_or_insert_with(Default::default)
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.about.as_ref()?.name.as_ref()
+    }
+
+    pub(crate) fn label(&self) -> Option<&Arc<str>> {
+        self.about.as_ref()?.label.as_ref()
+    }
+
+    pub(crate) fn last_message(&self) -> Option<&'static str> {
+        self.about.as_ref()?.last_message
+    }
+
+    pub(crate) fn system(&self) -> Option<&crate::sys::SystemLane> {
+        self.about.as_ref()?.system.as_ref()
     }
 
     /// Records a fatal exit; returns the waker to wake once the lock is released.
@@ -116,9 +145,11 @@ pub(crate) struct Shared {
     /// Mirrors `control.pending_exit.is_some()` so the task can check it on every poll cheaply.
     pub(crate) exiting: AtomicBool,
     pub(crate) parent: Option<Pid>,
-    pub(crate) started_at: SystemTime,
+    /// When it started, in microseconds since the Unix epoch (half a `SystemTime`).
+    started_micros: u64,
     pub(crate) function: &'static str,
-    pub(crate) future_size: usize,
+    /// The size of its future in bytes (a `u32` packs with the flags).
+    pub(crate) future_size: u32,
     pub(crate) handled: AtomicU64,
     pub(crate) dropped: AtomicU64,
     status: AtomicU8,
@@ -126,6 +157,10 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    pub(crate) fn started_at(&self) -> SystemTime {
+        SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(self.started_micros)
+    }
+
     pub(crate) fn status(&self) -> Status {
         Status::from_u8(self.status.load(Ordering::Relaxed))
     }
@@ -185,17 +220,24 @@ impl<M: Send + 'static> ProcessCell<M> {
                     trap_exit: init.trap_exit,
                     pending_exit: None,
                     task_waker: None,
-                    name: init.name,
-                    label: init.label,
-                    last_message: None,
-                    system: None,
+                    about: (init.name.is_some() || init.label.is_some()).then(|| {
+                        Box::new(About {
+                            name: init.name,
+                            label: init.label,
+                            ..About::default()
+                        })
+                    }),
                     rel: init.rel,
                 }),
                 exiting: AtomicBool::new(false),
                 parent: init.parent,
-                started_at: SystemTime::now(),
+                started_micros: SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |since| {
+                        u64::try_from(since.as_micros()).unwrap_or(u64::MAX)
+                    }),
                 function: init.function,
-                future_size: init.future_size,
+                future_size: u32::try_from(init.future_size).unwrap_or(u32::MAX),
                 handled: AtomicU64::new(0),
                 dropped: AtomicU64::new(0),
                 status: AtomicU8::new(Status::Runnable as u8),

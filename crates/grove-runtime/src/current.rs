@@ -230,12 +230,12 @@ pub fn demonitor(reference: crate::pid::Ref) -> bool {
 /// processes; a plain process may label itself. Does nothing outside processes.
 pub fn set_label(label: impl Into<std::sync::Arc<str>>) {
     let label = label.into();
-    with_current(|me| me.shared().control.lock().label = Some(label));
+    with_current(|me| me.shared().control.lock().about_mut().label = Some(label));
 }
 
 /// Records the kind of the message the calling process was handling when it failed, for its
 /// crash report (Elixir's "Last message"). The behaviours call it on their way out after an
 /// abnormal stop. Does nothing outside processes.
 pub fn note_last_message(kind: &'static str) {
-    with_current(|me| me.shared().control.lock().last_message = Some(kind));
+    with_current(|me| me.shared().control.lock().about_mut().last_message = Some(kind));
 }

@@ -104,13 +104,13 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
     };
     let memory = std::mem::size_of_val(shared)
         + 64 // mailbox and reference counts
-        + shared.future_size
+        + shared.future_size as usize
         + cell.mailbox_bytes()
         + relations_memory;
     Some(ProcessInfo {
         pid,
-        name: control.name.clone(),
-        label: control.label.clone(),
+        name: control.name().cloned(),
+        label: control.label().cloned(),
         status: shared.status(),
         mailbox_len: cell.mailbox_len(),
         messages_handled: shared.handled.load(Ordering::Relaxed),
@@ -120,7 +120,7 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
         monitored_by,
         trap_exit: control.trap_exit,
         parent: shared.parent,
-        started_at: shared.started_at,
+        started_at: shared.started_at(),
         function: std::borrow::Cow::Borrowed(shared.function),
         timers,
         exit_watchers,

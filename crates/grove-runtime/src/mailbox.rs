@@ -42,6 +42,8 @@ struct Inbox<T> {
     queue: VecDeque<T>,
     waker: Option<Waker>,
     closed: bool,
+    /// Here rather than beside `bound`, where it would take a word of its own.
+    overflow: Overflow,
 }
 
 pub(crate) struct Mailbox<T> {
@@ -49,7 +51,6 @@ pub(crate) struct Mailbox<T> {
     /// Items the receiver has taken into its private buffer but not consumed yet.
     receiver_len: AtomicUsize,
     bound: usize,
-    overflow: Overflow,
 }
 
 impl<T> Mailbox<T> {
@@ -60,10 +61,10 @@ impl<T> Mailbox<T> {
                 queue: VecDeque::new(),
                 waker: None,
                 closed: false,
+                overflow,
             }),
             receiver_len: AtomicUsize::new(0),
             bound,
-            overflow,
         }
     }
 
@@ -79,7 +80,7 @@ impl<T> Mailbox<T> {
             }
             let held = inbox.queue.len() + self.receiver_len.load(Ordering::Relaxed);
             if !bypass_bound && held >= self.bound {
-                return Push::Full(item, self.overflow);
+                return Push::Full(item, inbox.overflow);
             }
             inbox.queue.push_back(item);
             len = held + 1;

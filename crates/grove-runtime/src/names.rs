@@ -76,7 +76,7 @@ pub fn register(name: impl Into<Arc<str>>, pid: impl Into<Pid>) -> Result<(), Re
     if !control.alive {
         return Err(RegisterError::NotAlive(pid));
     }
-    if let Some(existing) = &control.name {
+    if let Some(existing) = control.name() {
         return Err(RegisterError::AlreadyNamed {
             pid,
             name: existing.clone(),
@@ -88,7 +88,7 @@ pub fn register(name: impl Into<Arc<str>>, pid: impl Into<Pid>) -> Result<(), Re
             holder: *occupied.current,
         });
     }
-    control.name = Some(name);
+    control.about_mut().name = Some(name);
     Ok(())
 }
 
@@ -99,8 +99,10 @@ pub fn unregister(name: &str) -> bool {
     };
     if let Some(cell) = table::lookup(pid) {
         let mut control = cell.shared().control.lock();
-        if control.name.as_deref() == Some(name) {
-            control.name = None;
+        if let Some(about) = control.about.as_mut() {
+            if about.name.as_deref() == Some(name) {
+                about.name = None;
+            }
         }
     }
     names()

@@ -297,7 +297,7 @@ pub(crate) fn depart(me: &dyn AnyCell) -> Departure {
         // Free the name under the same lock that marks the process dead, so that whoever finds
         // it dead (a monitor's `noproc`, `is_alive`, a closed mailbox) finds the name free too.
         // The names map is lock-free, and `names::register` also writes it under this lock.
-        if let Some(name) = control.name.take() {
+        if let Some(name) = control.about.as_mut().and_then(|about| about.name.take()) {
             crate::names::remove_exact(&name, shared.pid);
         }
         control.alive = false;

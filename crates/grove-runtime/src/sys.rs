@@ -105,12 +105,12 @@ pub enum LaneClosed {
 /// call it when they start. Does nothing outside processes.
 pub fn set_system_lane(lane: SystemLane) {
     if let Some(me) = crate::current::self_pid().and_then(crate::table::lookup) {
-        me.shared().control.lock().system = Some(lane);
+        me.shared().control.lock().about_mut().system = Some(lane);
     }
 }
 
 fn lane_of(pid: Pid) -> Result<SystemLane, SysError> {
-    crate::table::with(pid, |cell| cell.shared().control.lock().system.clone())
+    crate::table::with(pid, |cell| cell.shared().control.lock().system().cloned())
         .ok_or(SysError::NoProc(pid))?
         .ok_or(SysError::NotSystem(pid))
 }
@@ -144,9 +144,9 @@ pub async fn statistics(pid: Pid) -> Result<Statistics, SysError> {
     let (label, messages_handled, started_at) = crate::table::with(pid, |cell| {
         let shared = cell.shared();
         (
-            shared.control.lock().label.clone(),
+            shared.control.lock().label().cloned(),
             shared.handled.load(std::sync::atomic::Ordering::Relaxed),
-            shared.started_at,
+            shared.started_at(),
         )
     })
     .ok_or(SysError::NoProc(pid))?;

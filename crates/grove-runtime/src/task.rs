@@ -173,9 +173,9 @@ struct About {
 impl About {
     fn of(control: &crate::cell::Control) -> About {
         About {
-            label: control.label.clone(),
-            name: control.name.clone(),
-            last_message: control.last_message,
+            label: control.label().cloned(),
+            name: control.name().cloned(),
+            last_message: control.last_message(),
         }
     }
 }
