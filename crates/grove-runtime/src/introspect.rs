@@ -106,6 +106,10 @@ pub fn process_info(pid: Pid) -> Option<ProcessInfo> {
         + 64 // mailbox and reference counts
         + shared.future_size as usize
         + cell.mailbox_bytes()
+        + control
+            .about
+            .as_ref()
+            .map_or(0, |_| std::mem::size_of::<crate::cell::About>())
         + relations_memory;
     Some(ProcessInfo {
         pid,

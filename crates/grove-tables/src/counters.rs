@@ -7,17 +7,25 @@
 //! the value's bits in an atomic, which lookups read without locking, and a small lock that
 //! every change to the value takes. The lock also holds whether the cell has left the map:
 //!
-//! - A change (`update_counter`, `update_element`, `upsert`) finds the cell, locks it, and
-//!   checks it is still in the map; if it has left (a removal marked it), it looks the key up
-//!   again. So no change lands on a cell nobody can see any more.
-//! - A removal (`delete`, `take`, `delete_object`) locks the cell, decides on its value, marks
-//!   it as gone, and only then takes it out of the map: a change either came before (and the
-//!   removal saw it) or finds the mark and starts over on whatever the key holds by then.
-//! - An overwrite (`insert`) replaces the cell without reading it, like any blind write: a
-//!   change that found the old cell before the overwrite counts as made before it.
+//! - `update_counter` (and `update_counter_or` on a present key) finds the cell, locks it, checks
+//!   it is still in the map, adds, and stores: the lock is held for a load and a store. If the
+//!   cell has left the map (a removal marked it), it looks the key up again.
+//! - A change by a closure of the user (`update_element`) reads the value, runs the closure
+//!   outside the lock, then locks and stores only if the cell is still in the map and its value
+//!   unchanged; else it runs the closure again on the new value (as papaya's compare-and-swap
+//!   does for other values). User code never runs under the lock, so a closure that writes the
+//!   table cannot deadlock on it.
+//! - A removal (`delete`, `take`, `delete_object`, `select_delete`) checks the value (a user's
+//!   predicate, again outside the lock), then locks, makes sure the value is unchanged, marks
+//!   the cell gone and takes it out of the map before unlocking: a change either came before
+//!   (and the removal saw it) or waits on the lock, finds the mark, and starts over on whatever
+//!   the key holds by then.
+//! - An overwrite (`insert`) or `clear` replaces or drops cells without reading them, like any
+//!   blind write: a change that found the old cell before counts as made before the overwrite.
 //! - A lookup reads the atomic: the value of the last change, or of the overwrite.
 //!
-//! The lock is `parking_lot`'s one-byte mutex; it is held for a load and a store.
+//! The lock is `parking_lot`'s one-byte mutex; it is held for a load and a store, or for a
+//! removal from the map.
 
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -103,33 +111,35 @@ impl<K: TableKey, V: TableValue> CounterMap<K, V> {
             .is_ok()
     }
 
-    /// Removes `key` if `remove` says yes for its value; returns the removed value.
+    /// Removes `key` if `remove` says yes for its value; returns the removed value. `remove`
+    /// runs outside the cell's lock, and again if the value changed meanwhile.
     pub(crate) fn remove_if(&self, key: &K, remove: impl Fn(&V) -> bool) -> Option<V> {
         let map = self.map.pin();
         loop {
             let cell = map.get(key)?;
-            let mut gone = cell.gone.lock();
-            if *gone {
-                drop(gone);
-                // Another removal is taking it out of the map: look again.
-                std::thread::yield_now();
-                continue;
-            }
+            let seen = cell.bits.load(Ordering::Acquire);
             let current = value::<V>(cell);
             if !remove(&current) {
                 return None;
             }
+            let mut gone = cell.gone.lock();
+            if *gone || cell.bits.load(Ordering::Acquire) != seen {
+                // Removed, or changed since the check: look again.
+                continue;
+            }
             *gone = true;
-            drop(gone);
-            // Takes out this cell only: if an insert replaced it meanwhile, the removal came
-            // before the insert, and the inserted value stays.
+            // Out of the map before the lock is let go, so a change waiting on the lock finds
+            // the key gone (or holding a new cell) when it looks again. Only this cell: if an
+            // insert replaced it meanwhile, the removal came before the insert.
             let _ = map.remove_if(key, |_, held| std::ptr::eq(held, cell));
+            drop(gone);
             return Some(current);
         }
     }
 
     /// Replaces the value of `key` with what `update` makes of it; `Err(None)` if `key` is
-    /// absent, `Err(Some(e))` if `update` refused. `update` runs once, under the cell's lock.
+    /// absent, `Err(Some(e))` if `update` refused. `update` (a user's closure) runs outside the
+    /// cell's lock, and again if the value changed meanwhile.
     pub(crate) fn update<R, E>(
         &self,
         key: &K,
@@ -138,28 +148,50 @@ impl<K: TableKey, V: TableValue> CounterMap<K, V> {
         let map = self.map.pin();
         loop {
             let cell = map.get(key).ok_or(None)?;
-            if let Some(outcome) = change(cell, &update) {
+            let seen = cell.bits.load(Ordering::Acquire);
+            let (next, result) = update(&value(cell)).map_err(Some)?;
+            let gone = cell.gone.lock();
+            if *gone || cell.bits.load(Ordering::Acquire) != seen {
+                continue;
+            }
+            cell.bits.store(bits(&next), Ordering::Release);
+            drop(gone);
+            return Ok(result);
+        }
+    }
+
+    /// As `update`, for a step of this crate's own (an addition), which touches no table: it
+    /// runs once, under the cell's lock.
+    pub(crate) fn step<R, E>(
+        &self,
+        key: &K,
+        step: impl Fn(&V) -> Result<(V, R), E>,
+    ) -> Result<R, Option<E>> {
+        let map = self.map.pin();
+        loop {
+            let cell = map.get(key).ok_or(None)?;
+            if let Some(outcome) = change(cell, &step) {
                 return outcome.map_err(Some);
             }
         }
     }
 
-    /// As `update`, starting from `default` when `key` is absent.
+    /// As `step`, starting from `default` when `key` is absent (`update_counter_or`).
     pub(crate) fn upsert<R, E>(
         &self,
         key: K,
         default: V,
-        update: impl Fn(&V) -> Result<(V, R), E>,
+        step: impl Fn(&V) -> Result<(V, R), E>,
     ) -> Result<R, E> {
         let map = self.map.pin();
         loop {
             if let Some(cell) = map.get(&key) {
-                if let Some(outcome) = change(cell, &update) {
+                if let Some(outcome) = change(cell, &step) {
                     return outcome;
                 }
                 continue;
             }
-            let (next, result) = update(&default)?;
+            let (next, result) = step(&default)?;
             match map.try_insert(key.clone(), Cell::new(bits(&next))) {
                 Ok(_) => return Ok(result),
                 // Someone else started it first: add to theirs.
@@ -182,20 +214,18 @@ impl<K: TableKey, V: TableValue> CounterMap<K, V> {
     }
 }
 
-/// Applies `update` to `cell` under its lock; `None` if the cell has left the map (look the key
-/// up again).
+/// Applies `step` (this crate's own, touching no table) to `cell` under its lock; `None` if the
+/// cell has left the map (look the key up again: a removal takes it out before it unlocks).
 #[inline]
 fn change<V: TableValue, R, E>(
     cell: &Cell,
-    update: impl Fn(&V) -> Result<(V, R), E>,
+    step: impl Fn(&V) -> Result<(V, R), E>,
 ) -> Option<Result<R, E>> {
     let gone = cell.gone.lock();
     if *gone {
-        drop(gone);
-        std::thread::yield_now();
         return None;
     }
-    let outcome = update(&value(cell)).map(|(next, result)| {
+    let outcome = step(&value(cell)).map(|(next, result)| {
         cell.bits.store(bits(&next), Ordering::Release);
         result
     });
@@ -272,6 +302,37 @@ mod tests {
                 }
             });
         });
+    }
+
+    /// User closures run outside the cells' locks: two threads each changing one counter with a
+    /// closure that adds to the other's, and a sweep whose predicate writes another key, finish
+    /// (holding a cell's lock while running them would deadlock).
+    #[test]
+    fn closures_that_write_the_table_do_not_deadlock() {
+        let table = Table::<u64, u64>::options().public().create().unwrap();
+        table.insert(1, 0).unwrap();
+        table.insert(2, 0).unwrap();
+        std::thread::scope(|scope| {
+            for (mine, other) in [(1u64, 2u64), (2, 1)] {
+                let t = &table;
+                scope.spawn(move || {
+                    for _ in 0..10_000 {
+                        t.update_element(&mine, |_| {
+                            t.update_counter(&other, 1).unwrap();
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+        });
+        table.insert(3, 0).unwrap();
+        let deleted = table
+            .select_delete(|key, _| {
+                table.update_counter(&1, 1).unwrap();
+                *key == 3
+            })
+            .unwrap();
+        assert_eq!(deleted, 1);
     }
 
     #[test]

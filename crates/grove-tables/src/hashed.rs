@@ -88,14 +88,27 @@ impl<K: TableKey, V: TableValue> HashStore<K, V> {
         on_map!(self, map => map.update(key, update))
     }
 
-    /// As `update`, starting from `default` when `key` is absent.
+    /// As `update`, for a step of this crate's own that touches no table (`update_counter`'s
+    /// addition): a counter table runs it under the value's lock, once.
+    pub(crate) fn step<R, E>(
+        &self,
+        key: &K,
+        step: impl Fn(&V) -> Result<(V, R), E>,
+    ) -> Result<R, Option<E>> {
+        match self {
+            HashStore::Values(map) => map.update(key, step),
+            HashStore::Counters(map) => map.step(key, step),
+        }
+    }
+
+    /// As `step`, starting from `default` when `key` is absent.
     pub(crate) fn upsert<R, E>(
         &self,
         key: K,
         default: V,
-        update: impl Fn(&V) -> Result<(V, R), E>,
+        step: impl Fn(&V) -> Result<(V, R), E>,
     ) -> Result<R, E> {
-        on_map!(self, map => map.upsert(key, default, update))
+        on_map!(self, map => map.upsert(key, default, step))
     }
 
     /// Visits every object; writers go on meanwhile.

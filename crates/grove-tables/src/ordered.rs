@@ -109,6 +109,15 @@ where
         Ok(result)
     }
 
+    /// As `update` (ordered tables make no difference for this crate's own steps).
+    pub(crate) fn step<R, E>(
+        &self,
+        key: &K,
+        step: impl FnOnce(&V) -> Result<(V, R), E>,
+    ) -> Result<R, Option<E>> {
+        self.update(key, step)
+    }
+
     /// As `update`, inserting `default` first when `key` is absent.
     pub(crate) fn upsert<R, E>(
         &self,

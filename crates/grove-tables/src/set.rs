@@ -195,7 +195,9 @@ impl<K: TableKey, V: TableValue> Table<K, V> {
     where
         V: Counter,
     {
-        self.update(key, |counter: &V| counter::step(counter, increment))
+        self.inner.check_write()?;
+        on_store!(&self.inner.store, store => store.step(key, |counter: &V| counter::step(counter, increment)))
+            .map_err(|refused| refused.unwrap_or(TableError::KeyNotFound))
     }
 
     /// As [`update_counter`](Self::update_counter), starting from `default` when there is no
