@@ -526,7 +526,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
         loop {
             match decoder.decode(&mut buf) {
                 Ok(Some(body)) => {
-                    dispatcher.reserve(&body).await;
+                    if let Some(length) = crate::frame::announced_length(&body) {
+                        dispatcher.reserve(length).await;
+                    }
                     if let Err(error) = dispatcher.frame(body) {
                         broken = Some(error);
                         break;

@@ -61,16 +61,13 @@ impl Dispatcher {
         }
     }
 
-    /// Before a frame that begins a fragmented message: reserves the size it announces from
-    /// the node's reassembly budget. While other connections' messages hold the budget, this
-    /// waits, reading nothing more from this peer (TCP slows it down), but for less than half
+    /// Before a frame that begins a fragmented message (whose first fragment announces
+    /// `length`): reserves that size from the node's reassembly budget. While other
+    /// connections' messages hold the budget, this waits, reading nothing more from this peer (TCP slows it down), but for less than half
     /// the heartbeat timeout: the peer's writes must not stall long enough for it to take this
     /// node for hung. If there is still no room then, the message is refused: its fragments
     /// are dropped as they come, and a call gets a `Refused` reply.
-    pub(crate) async fn reserve(&mut self, body: &[u8]) {
-        let Some(length) = crate::frame::announced_length(body) else {
-            return;
-        };
+    pub(crate) async fn reserve(&mut self, length: usize) {
         // Over the limit, or a second start: the reassembler refuses it; nothing to reserve.
         if length > self.node.config.max_message_bytes || self.reserved.is_some() {
             return;

@@ -285,16 +285,7 @@ pub fn handshake_tamper(data: &[u8]) -> Exchange {
     let mut b_decided = false;
     for step in feed(&mut b, &mut b_failed, to_b) {
         if let Step::Decide(peer) = step {
-            assert_eq!(
-                peer.name, a_me.name,
-                "the acceptor authenticated someone else"
-            );
-            assert_eq!(peer.creation, a_me.creation);
-            assert_eq!(peer.listen, a_me.listen);
-            assert!(
-                intact[0] && intact[1] && intact[3],
-                "the acceptor authenticated a handshake altered on the way: {intact:?}"
-            );
+            authenticated("the acceptor", &peer, &a_me, &intact, &[0, 1, 3]);
             b_decided = true;
         }
     }
@@ -306,16 +297,7 @@ pub fn handshake_tamper(data: &[u8]) -> Exchange {
     let to_a = deliver(&mut tampers, &mut intact, 4, &accept);
     for step in feed(&mut a, &mut a_failed, to_a) {
         if let Step::Established(peer) = step {
-            assert_eq!(
-                peer.name, b_me.name,
-                "the initiator authenticated someone else"
-            );
-            assert_eq!(peer.creation, b_me.creation);
-            assert_eq!(peer.listen, b_me.listen);
-            assert!(
-                intact[0] && intact[1] && intact[2] && intact[4],
-                "the initiator authenticated a handshake altered on the way: {intact:?}"
-            );
+            authenticated("the initiator", &peer, &b_me, &intact, &[0, 1, 2, 4]);
             let (a_keys, b_keys) = (a.session_keys(), b.session_keys());
             let (Some(a_keys), Some(b_keys)) = (a_keys, b_keys) else {
                 panic!("both sides finished without record keys");
@@ -326,6 +308,27 @@ pub fn handshake_tamper(data: &[u8]) -> Exchange {
         }
     }
     exchange
+}
+
+/// Checks what `side` authenticated: the true peer `expected`, and every message it depends on
+/// (by index, see [`handshake_tamper`]) as sent.
+fn authenticated(
+    side: &str,
+    peer: &crate::handshake::PeerInfo,
+    expected: &Identity,
+    intact: &[bool; 5],
+    depends_on: &[usize],
+) {
+    assert_eq!(
+        peer.name, expected.name,
+        "{side} authenticated someone else"
+    );
+    assert_eq!(peer.creation, expected.creation);
+    assert_eq!(peer.listen, expected.listen);
+    assert!(
+        depends_on.iter().all(|&index| intact[index]),
+        "{side} authenticated a handshake altered on the way: {intact:?}"
+    );
 }
 
 /// Message `index` through the network: what arrives (none, one or two copies); notes whether

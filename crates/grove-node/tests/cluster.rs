@@ -454,6 +454,18 @@ fn nodes_form_a_full_mesh_through_the_peers_they_share() {
     });
 }
 
+/// Waits until the node counts a failed handshake beyond `before` (`whose` handshake it is, for
+/// the message if none comes).
+async fn a_handshake_fails(node: &Node, before: u64, whose: &str) {
+    tokio::time::timeout(LONG, async {
+        while node.stats().handshakes_failed == before {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{whose} handshake does not fail"));
+}
+
 #[test]
 fn a_node_with_a_certificate_from_another_ca_is_refused() {
     let node = node();
@@ -470,13 +482,7 @@ fn a_node_with_a_certificate_from_another_ca_is_refused() {
         },
     );
     runtime().block_on(async {
-        tokio::time::timeout(LONG, async {
-            while node.stats().handshakes_failed == failed_before {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("the stranger's handshake fails");
+        a_handshake_fails(&node, failed_before, "the stranger's").await;
         assert!(!node.nodes().contains(&stranger.name));
         // And the test node cannot reach it either.
         assert!(node.connect(&stranger.addr).await.is_err());
@@ -536,13 +542,7 @@ fn a_node_claiming_a_name_its_certificate_does_not_give_is_refused() {
         },
     );
     runtime().block_on(async {
-        tokio::time::timeout(LONG, async {
-            while node.stats().handshakes_failed == failed_before {
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        })
-        .await
-        .expect("the impostor's handshake fails");
+        a_handshake_fails(&node, failed_before, "the impostor's").await;
         assert!(!node.nodes().contains(&dialing.name));
     });
 }

@@ -122,11 +122,9 @@ impl<K: TableKey, V: TableValue> CounterMap<K, V> {
             if !remove(&current) {
                 return None;
             }
-            let mut gone = cell.gone.lock();
-            if *gone || cell.bits.load(Ordering::Acquire) != seen {
-                // Removed, or changed since the check: look again.
+            let Some(mut gone) = lock_unchanged(cell, seen) else {
                 continue;
-            }
+            };
             *gone = true;
             // Out of the map before the lock is let go, so a change waiting on the lock finds
             // the key gone (or holding a new cell) when it looks again. Only this cell: if an
@@ -150,10 +148,9 @@ impl<K: TableKey, V: TableValue> CounterMap<K, V> {
             let cell = map.get(key).ok_or(None)?;
             let seen = cell.bits.load(Ordering::Acquire);
             let (next, result) = update(&value(cell)).map_err(Some)?;
-            let gone = cell.gone.lock();
-            if *gone || cell.bits.load(Ordering::Acquire) != seen {
+            let Some(gone) = lock_unchanged(cell, seen) else {
                 continue;
-            }
+            };
             cell.bits.store(bits(&next), Ordering::Release);
             drop(gone);
             return Ok(result);
@@ -212,6 +209,14 @@ impl<K: TableKey, V: TableValue> CounterMap<K, V> {
     pub(crate) fn object_footprint() -> usize {
         std::mem::size_of::<(K, Cell)>() + 16 + 9
     }
+}
+
+/// Locks `cell` if it is still in the map and still holds the bits `seen` when a user's closure
+/// looked at it; `None` if it was removed or changed meanwhile (look again).
+#[inline]
+fn lock_unchanged(cell: &Cell, seen: u64) -> Option<parking_lot::MutexGuard<'_, bool>> {
+    let gone = cell.gone.lock();
+    (!*gone && cell.bits.load(Ordering::Acquire) == seen).then_some(gone)
 }
 
 /// Applies `step` (this crate's own, touching no table) to `cell` under its lock; `None` if the
